@@ -1,0 +1,48 @@
+using Orleans.Concurrency;
+using Wharf.Contracts.Oci;
+
+namespace Wharf.Contracts.Grains;
+
+/// <summary>
+/// One repository (key: its name). The leader of the repository's small log of records (DESIGN principle 5):
+/// tags, manifest descriptors, layer links and referrers change only through it, in whole batches.
+/// </summary>
+[Alias("wharf.IRepositoryGrain")]
+public interface IRepositoryGrain : IGrainWithStringKey
+{
+    /// <summary>Size of the blob when this repository links it, else null (blobs are scoped to repositories).</summary>
+    [Alias("GetBlobLink"), ReadOnly]
+    Task<long?> GetBlobLink(Digest digest);
+
+    [Alias("LinkBlob")]
+    Task LinkBlob(Digest digest, long size);
+
+    /// <summary>Removes the link; false when there was none.</summary>
+    [Alias("UnlinkBlob")]
+    Task<bool> UnlinkBlob(Digest digest);
+
+    /// <summary>Resolves a tag or digest reference to a manifest this repository holds.</summary>
+    [Alias("ResolveManifest"), ReadOnly]
+    Task<ManifestRef?> ResolveManifest(string reference);
+
+    [Alias("PutManifest")]
+    Task<RepositoryResult> PutManifest(ManifestPut manifest, string[] tags);
+
+    /// <summary>Deletes a manifest by digest (and every tag pointing at it) or a single tag.</summary>
+    [Alias("DeleteManifest")]
+    Task<RepositoryResult> DeleteManifest(string reference);
+
+    [Alias("ListTags"), ReadOnly]
+    Task<Page?> ListTags(string? last, int limit);
+
+    [Alias("ListReferrers"), ReadOnly]
+    Task<ReferrerPage> ListReferrers(Digest subject, string? artifactType, string? last, int limit);
+}
+
+/// <summary>Lists repositories from the sharded catalog index (DESIGN principle 10). Key: 0.</summary>
+[Alias("wharf.ICatalogGrain")]
+public interface ICatalogGrain : IGrainWithIntegerKey
+{
+    [Alias("List"), ReadOnly]
+    Task<Page> List(string? last, int limit);
+}

@@ -1,0 +1,47 @@
+using Wharf.Contracts.Oci;
+
+namespace Wharf.Contracts.Grains;
+
+[GenerateSerializer, Immutable, Alias("wharf.upload-state.v1")]
+public sealed record UploadState(
+    [property: Id(0)] string Repository,
+    [property: Id(1)] string Algorithm,
+    [property: Id(2)] long Offset,
+    [property: Id(3)] byte[] HashState,
+    [property: Id(4)] DateTimeOffset Started,
+    [property: Id(5)] DateTimeOffset Touched);
+
+/// <summary>A chunk lease: only its holder may append and advance the upload (two PATCHes never interleave).</summary>
+[GenerateSerializer, Immutable, Alias("wharf.chunk-lease.v1")]
+public sealed record ChunkLease(
+    [property: Id(0)] Guid Token,
+    [property: Id(1)] UploadState State);
+
+/// <summary>
+/// One upload session (key: upload id). Holds the acknowledged offset and the hash midstate after each chunk
+/// (DESIGN principle 8), so any gateway continues the upload after any restart without re-reading its bytes.
+/// </summary>
+[Alias("wharf.IUploadSessionGrain")]
+public interface IUploadSessionGrain : IGrainWithStringKey
+{
+    [Alias("Start")]
+    Task<UploadState> Start(string repository, string algorithm);
+
+    [Alias("Get")]
+    Task<UploadState?> Get();
+
+    /// <summary>Takes the chunk lease; null when the upload is unknown or another chunk is in flight.</summary>
+    [Alias("BeginChunk")]
+    Task<ChunkLease?> BeginChunk(string repository);
+
+    /// <summary>Records a durable chunk: the new acknowledged offset and hash state. Releases the lease.</summary>
+    [Alias("CompleteChunk")]
+    Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState);
+
+    [Alias("ReleaseChunk")]
+    Task ReleaseChunk(Guid token);
+
+    /// <summary>Ends the session (after commit or on cancel).</summary>
+    [Alias("End")]
+    Task End();
+}

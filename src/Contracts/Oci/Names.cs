@@ -1,0 +1,20 @@
+using System.Text.RegularExpressions;
+
+namespace Wharf.Contracts.Oci;
+
+/// <summary>The distribution-spec grammars for repository names and tags (spec.md, "Pulling manifests").</summary>
+public static partial class Names
+{
+    public const int MaxNameLength = 255;
+
+    [GeneratedRegex("^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TagPattern();
+
+    public static bool IsValidName(string name) =>
+        name.Length is > 0 and <= MaxNameLength && NamePattern().IsMatch(name);
+
+    public static bool IsValidTag(string tag) => TagPattern().IsMatch(tag);
+}

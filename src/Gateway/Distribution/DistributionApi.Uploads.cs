@@ -1,0 +1,275 @@
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http;
+using Wharf.Contracts.Grains;
+using Wharf.Contracts.Oci;
+using Wharf.Gateway.Errors;
+
+namespace Wharf.Gateway.Distribution;
+
+// POST / PATCH / PUT / GET / DELETE /v2/<name>/blobs/uploads/ (spec.md "Pushing blobs", "Mounting a blob").
+// The gateway streams each chunk to the byte service, hashing it as it passes; once the chunk is synced it records
+// the new offset and the hash midstate in the session (DESIGN principle 8). Nothing is read back.
+public sealed partial class DistributionApi
+{
+    [GeneratedRegex("^[0-9a-f]{32}$", RegexOptions.CultureInvariant)]
+    private static partial Regex UploadIdPattern();
+
+    private async Task StartUploadAsync(HttpContext context, string name)
+    {
+        AllowUnboundedBody(context);
+        var q = context.Request.Query;
+        var repository = Repository(name);
+
+        if (q.TryGetValue("mount", out var mountText) && mountText.ToString().Length > 0)
+        {
+            var mounted = await TryMountAsync(context, name, mountText.ToString(), q["from"].ToString());
+            if (mounted)
+            {
+                return;
+            }
+            // Not mountable: the spec says answer with a new upload session (202) instead.
+        }
+        else if (q.TryGetValue("digest", out var digestText))
+        {
+            // Single-POST monolithic upload: the digest is known up front, so bytes go straight to the store.
+            var digest = ParseDigest(digestText.ToString());
+            var size = await bytes.WriteBlobAsync(digest, context.Request.Body, context.Request.ContentLength, context.RequestAborted);
+            await repository.LinkBlob(digest, size);
+            BlobCreated(context, name, digest);
+            return;
+        }
+
+        var algorithm = q.TryGetValue("digest-algorithm", out var alg) ? alg.ToString() : Digest.Sha256;
+        if (!Digest.IsSupportedAlgorithm(algorithm))
+        {
+            await OciError.WriteAsync(context, ErrorCode.DigestInvalid, $"unsupported digest algorithm '{algorithm}'");
+            return;
+        }
+        var id = Guid.NewGuid().ToString("N");
+        await grains.GetGrain<IUploadSessionGrain>(id).Start(name, algorithm);
+        UploadAccepted(context, name, id, 0, StatusCodes.Status202Accepted);
+    }
+
+    private async Task<bool> TryMountAsync(HttpContext context, string name, string mountText, string from)
+    {
+        if (!Digest.TryParse(mountText, out var digest) || !Names.IsValidName(from))
+        {
+            return false;
+        }
+        var size = await Repository(from).GetBlobLink(digest.Value);
+        if (size is null || await bytes.StatAsync(digest.Value, context.RequestAborted) is null)
+        {
+            return false;
+        }
+        await Repository(name).LinkBlob(digest.Value, size.Value);
+        BlobCreated(context, name, digest.Value);
+        return true;
+    }
+
+    private async Task UploadStatusAsync(HttpContext context, string name, string id)
+    {
+        var state = UploadIdPattern().IsMatch(id) ? await grains.GetGrain<IUploadSessionGrain>(id).Get() : null;
+        if (state is null || state.Repository != name)
+        {
+            await OciError.WriteAsync(context, ErrorCode.BlobUploadUnknown);
+            return;
+        }
+        UploadAccepted(context, name, id, state.Offset, StatusCodes.Status204NoContent);
+    }
+
+    private async Task PatchUploadAsync(HttpContext context, string name, string id)
+    {
+        AllowUnboundedBody(context);
+        await WithChunkAsync(context, name, id, async (session, lease) =>
+        {
+            var (ok, offset, _) = await AppendChunkAsync(context, name, id, session, lease);
+            if (ok)
+            {
+                UploadAccepted(context, name, id, offset, StatusCodes.Status202Accepted);
+            }
+        });
+    }
+
+    private async Task PutUploadAsync(HttpContext context, string name, string id)
+    {
+        AllowUnboundedBody(context);
+        var digestText = context.Request.Query["digest"].ToString();
+        if (!Digest.TryParse(digestText, out var parsed))
+        {
+            await OciError.WriteAsync(context, ErrorCode.DigestInvalid, digestText.Length == 0 ? "the digest parameter is required" : $"invalid digest '{digestText}'");
+            return;
+        }
+        var digest = parsed.Value;
+        await WithChunkAsync(context, name, id, async (session, lease) =>
+        {
+            if (lease.State.Algorithm != digest.Algorithm)
+            {
+                await OciError.WriteAsync(context, ErrorCode.DigestInvalid, $"the upload was started for {lease.State.Algorithm}, not {digest.Algorithm}");
+                return;
+            }
+            var (ok, length, hashState) = await AppendChunkAsync(context, name, id, session, lease);
+            if (!ok)
+            {
+                return;
+            }
+            using var hash = ResumableHash.Restore(hashState);
+            if (hash.FinishDigest() != digest)
+            {
+                await OciError.WriteAsync(context, ErrorCode.DigestInvalid, $"uploaded content does not match {digest}");
+                return;
+            }
+            await bytes.CommitUploadAsync(id, digest, length, context.RequestAborted);
+            await Repository(name).LinkBlob(digest, length);
+            await session.End();
+            await bytes.DeleteUploadAsync(id, CancellationToken.None);
+            BlobCreated(context, name, digest);
+        });
+    }
+
+    private async Task CancelUploadAsync(HttpContext context, string name, string id)
+    {
+        var session = UploadIdPattern().IsMatch(id) ? grains.GetGrain<IUploadSessionGrain>(id) : null;
+        var state = session is null ? null : await session.Get();
+        if (session is null || state is null || state.Repository != name)
+        {
+            await OciError.WriteAsync(context, ErrorCode.BlobUploadUnknown);
+            return;
+        }
+        await session.End();
+        await bytes.DeleteUploadAsync(id, CancellationToken.None);
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+    }
+
+    /// <summary>Holds the session's chunk lease around <paramref name="body"/>, so two requests never interleave bytes.</summary>
+    private async Task WithChunkAsync(HttpContext context, string name, string id, Func<IUploadSessionGrain, ChunkLease, Task> body)
+    {
+        if (!UploadIdPattern().IsMatch(id))
+        {
+            await OciError.WriteAsync(context, ErrorCode.BlobUploadUnknown);
+            return;
+        }
+        var session = grains.GetGrain<IUploadSessionGrain>(id);
+        var lease = await session.BeginChunk(name);
+        if (lease is null)
+        {
+            await OciError.WriteAsync(context, ErrorCode.BlobUploadUnknown);
+            return;
+        }
+        if (lease.Token == Guid.Empty)
+        {
+            UploadHeaders(context, name, id, lease.State.Offset);
+            await OciError.WriteAsync(context, ErrorCode.RangeInvalid, "another request is writing to this upload", StatusCodes.Status416RangeNotSatisfiable);
+            return;
+        }
+        try
+        {
+            await body(session, lease);
+        }
+        finally
+        {
+            await session.ReleaseChunk(lease.Token);
+        }
+    }
+
+    /// <summary>
+    /// Streams the request body (if any) onto the upload at the session's offset. Returns the acknowledged length and
+    /// hash state; on a range error the error is already written and ok is false.
+    /// </summary>
+    private async Task<(bool Ok, long Length, byte[] HashState)> AppendChunkAsync(
+        HttpContext context, string name, string id, IUploadSessionGrain session, ChunkLease lease)
+    {
+        var state = lease.State;
+        var request = context.Request;
+        var contentRange = request.Headers.ContentRange.ToString();
+        long? expectedCount = null;
+        if (contentRange.Length > 0)
+        {
+            if (!TryParseContentRange(contentRange, out var start, out var end))
+            {
+                UploadHeaders(context, name, id, state.Offset);
+                await OciError.WriteAsync(context, ErrorCode.RangeInvalid, $"malformed Content-Range '{contentRange}'", StatusCodes.Status416RangeNotSatisfiable);
+                return (false, 0, []);
+            }
+            if (start != state.Offset)
+            {
+                // Chunks must arrive in order with no gap or overlap (spec.md "Pushing a blob in chunks").
+                UploadHeaders(context, name, id, state.Offset);
+                await OciError.WriteAsync(context, ErrorCode.RangeInvalid, $"chunk starts at {start}, the upload is at {state.Offset}", StatusCodes.Status416RangeNotSatisfiable);
+                return (false, 0, []);
+            }
+            expectedCount = end - start + 1;
+            if (request.ContentLength is { } cl && cl != expectedCount)
+            {
+                await OciError.WriteAsync(context, ErrorCode.SizeInvalid, $"Content-Length {cl} does not match Content-Range {contentRange}");
+                return (false, 0, []);
+            }
+        }
+        var hasBody = request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
+        if (!hasBody)
+        {
+            return (true, state.Offset, state.HashState);
+        }
+        using var hash = ResumableHash.Restore(state.HashState);
+        var hashing = new HashingReadStream(request.Body, hash);
+        var length = await bytes.AppendUploadAsync(id, state.Offset, hashing, context.RequestAborted);
+        if (length != state.Offset + hashing.BytesRead)
+        {
+            throw new RegistryException(ErrorCode.BlobUploadInvalid, "upload length disagrees with the bytes received");
+        }
+        if (expectedCount is { } count && count != hashing.BytesRead)
+        {
+            await OciError.WriteAsync(context, ErrorCode.SizeInvalid, $"received {hashing.BytesRead} bytes, Content-Range announced {count}");
+            return (false, 0, []);
+        }
+        var hashState = hash.ExportState();
+        if (!await session.CompleteChunk(lease.Token, length, hashState))
+        {
+            throw new RegistryException(ErrorCode.BlobUploadUnknown, "the upload ended while the chunk was written");
+        }
+        return (true, length, hashState);
+    }
+
+    private static bool TryParseContentRange(string text, out long start, out long end)
+    {
+        start = end = 0;
+        var t = text.Trim();
+        if (t.StartsWith("bytes", StringComparison.OrdinalIgnoreCase))
+        {
+            t = t[5..].TrimStart(' ', '=');
+        }
+        var slash = t.IndexOf('/');
+        if (slash >= 0)
+        {
+            t = t[..slash];
+        }
+        var dash = t.IndexOf('-');
+        return dash > 0
+            && long.TryParse(t[..dash], System.Globalization.NumberStyles.None, null, out start)
+            && long.TryParse(t[(dash + 1)..], System.Globalization.NumberStyles.None, null, out end)
+            && end >= start;
+    }
+
+    private static void UploadHeaders(HttpContext context, string name, string id, long offset)
+    {
+        var h = context.Response.Headers;
+        h.Location = $"/v2/{name}/blobs/uploads/{id}";
+        // Distribution's convention: "0-<last byte>", and "0-0" before the first byte.
+        h.Range = $"0-{Math.Max(0, offset - 1)}";
+        h["Docker-Upload-UUID"] = id;
+    }
+
+    private static void UploadAccepted(HttpContext context, string name, string id, long offset, int status)
+    {
+        UploadHeaders(context, name, id, offset);
+        context.Response.StatusCode = status;
+        context.Response.ContentLength = 0;
+    }
+
+    private static void BlobCreated(HttpContext context, string name, Digest digest)
+    {
+        context.Response.StatusCode = StatusCodes.Status201Created;
+        context.Response.Headers.Location = $"/v2/{name}/blobs/{digest}";
+        context.Response.Headers[DigestHeader] = digest.ToString();
+        context.Response.ContentLength = 0;
+    }
+}

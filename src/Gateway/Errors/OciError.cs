@@ -1,0 +1,47 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Wharf.Contracts.Oci;
+
+namespace Wharf.Gateway.Errors;
+
+/// <summary>Writes the spec's error body: <c>{"errors":[{"code","message","detail"}]}</c> (spec.md "Error Codes").</summary>
+public static class OciError
+{
+    public static async Task WriteAsync(HttpContext context, ErrorCode code, string? detail = null, int? status = null)
+    {
+        var response = context.Response;
+        if (response.HasStarted)
+        {
+            context.Abort();
+            return;
+        }
+        response.StatusCode = status ?? code.Status;
+        response.ContentType = "application/json; charset=utf-8";
+        var body = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            errors = new[] { new { code = code.Code, message = code.Message, detail } },
+        });
+        response.ContentLength = body.Length;
+        if (!HttpMethods.IsHead(context.Request.Method))
+        {
+            await response.Body.WriteAsync(body);
+        }
+    }
+
+    public static ErrorCode FromName(string name) => name switch
+    {
+        "BLOB_UNKNOWN" => ErrorCode.BlobUnknown,
+        "BLOB_UPLOAD_INVALID" => ErrorCode.BlobUploadInvalid,
+        "BLOB_UPLOAD_UNKNOWN" => ErrorCode.BlobUploadUnknown,
+        "DIGEST_INVALID" => ErrorCode.DigestInvalid,
+        "MANIFEST_BLOB_UNKNOWN" => ErrorCode.ManifestBlobUnknown,
+        "MANIFEST_INVALID" => ErrorCode.ManifestInvalid,
+        "MANIFEST_UNKNOWN" => ErrorCode.ManifestUnknown,
+        "NAME_INVALID" => ErrorCode.NameInvalid,
+        "NAME_UNKNOWN" => ErrorCode.NameUnknown,
+        "SIZE_INVALID" => ErrorCode.SizeInvalid,
+        "TAG_INVALID" => ErrorCode.TagInvalid,
+        "UNAVAILABLE" => ErrorCode.Unavailable,
+        _ => ErrorCode.Unknown,
+    };
+}

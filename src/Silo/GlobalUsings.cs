@@ -1,0 +1,1 @@
+global using ErrorCode = Wharf.Contracts.Oci.ErrorCode;

@@ -1,0 +1,3 @@
+using Wharf.Silo;
+
+return await AllInOne.RunAsync(args);

@@ -1,0 +1,251 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Wharf.Contracts.Bytes;
+using Wharf.Contracts.Oci;
+
+namespace Wharf.Silo.Storage;
+
+/// <summary>
+/// This node's blob bytes (DESIGN principle 9): blobs up to <see cref="InlineThreshold"/> bytes are RocksDB values;
+/// larger ones are immutable content-addressed files beside the database (written once, fsync, rename into place,
+/// directory fsync). An upload appends to its own part file; committing a large one is a rename.
+/// It implements the byte service the gateway calls (in-process in the all-in-one).
+/// </summary>
+public sealed class BlobStore : IByteService
+{
+    /// <summary>See docs/architecture.md, "Small blobs": the measured cut between RocksDB values and files.</summary>
+    public const int InlineThreshold = 128 * 1024;
+
+    private const int BufferSize = 1 << 20;
+
+    private readonly RecordStore _records;
+    private readonly string _blobRoot;
+    private readonly string _uploadRoot;
+    private readonly string _tmpRoot;
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _uploadLocks = new();
+
+    public BlobStore(RecordStore records, string dataPath)
+    {
+        _records = records;
+        _blobRoot = Path.Combine(dataPath, "blobs");
+        _uploadRoot = Path.Combine(dataPath, "uploads");
+        _tmpRoot = Path.Combine(dataPath, "tmp");
+        Directory.CreateDirectory(_blobRoot);
+        Directory.CreateDirectory(_uploadRoot);
+        Directory.CreateDirectory(_tmpRoot);
+        // A crash mid-write leaves only temporaries, never a visible half blob.
+        foreach (var f in Directory.EnumerateFiles(_tmpRoot))
+        {
+            File.Delete(f);
+        }
+    }
+
+    private sealed record BlobIndexEntry(int V, long Size, bool Inline);
+
+    private string BlobPath(Digest d) => Path.Combine(_blobRoot, d.Algorithm, d.Hex[..2], d.Hex);
+
+    private string UploadPath(string uploadId) => Path.Combine(_uploadRoot, uploadId + ".part");
+
+    private BlobIndexEntry? Index(Digest digest)
+    {
+        var raw = _records.Get(Keys.BlobIndex(digest));
+        return raw is null ? null : JsonSerializer.Deserialize<BlobIndexEntry>(raw);
+    }
+
+    public Task<long?> StatAsync(Digest digest, CancellationToken cancellationToken) =>
+        Task.FromResult(Index(digest)?.Size);
+
+    public Task<Stream?> OpenReadAsync(Digest digest, long offset, long length, CancellationToken cancellationToken)
+    {
+        var entry = Index(digest);
+        if (entry is null || offset < 0 || length < 0 || offset + length > entry.Size)
+        {
+            return Task.FromResult<Stream?>(null);
+        }
+        if (entry.Inline)
+        {
+            var bytes = _records.Get(Keys.BlobInline(digest));
+            if (bytes is null)
+            {
+                return Task.FromResult<Stream?>(null);
+            }
+            return Task.FromResult<Stream?>(new MemoryStream(bytes, (int)offset, (int)length, writable: false));
+        }
+        var fs = new FileStream(BlobPath(digest), FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        fs.Position = offset;
+        return Task.FromResult<Stream?>(new BoundedStream(fs, length));
+    }
+
+    public async Task<long> WriteBlobAsync(Digest digest, Stream content, long? expectedLength, CancellationToken cancellationToken)
+    {
+        var tmp = Path.Combine(_tmpRoot, Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var hash = ResumableHash.Create(digest.Algorithm);
+            long size;
+            await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            {
+                size = await CopyHashingAsync(content, fs, hash, cancellationToken);
+                fs.Flush(flushToDisk: true);
+            }
+            if (expectedLength is { } expected && expected != size)
+            {
+                throw new RegistryException(ErrorCode.SizeInvalid, $"expected {expected} bytes, received {size}");
+            }
+            if (hash.FinishDigest() != digest)
+            {
+                throw new RegistryException(ErrorCode.DigestInvalid);
+            }
+            Commit(tmp, digest, size);
+            return size;
+        }
+        catch (IOException e) when (IsDiskFull(e))
+        {
+            throw new RegistryException(ErrorCode.Unavailable, "storage is full");
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+
+    public async Task<long> AppendUploadAsync(string uploadId, long offset, Stream content, CancellationToken cancellationToken)
+    {
+        var gate = _uploadLocks.GetOrAdd(uploadId, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            await using var fs = new FileStream(UploadPath(uploadId), FileMode.OpenOrCreate, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+            if (fs.Length < offset)
+            {
+                throw new RegistryException(ErrorCode.BlobUploadInvalid, "upload bytes before the acknowledged offset are missing on this node");
+            }
+            // Anything beyond the acknowledged offset was never acknowledged: cut it off (DESIGN principle 8).
+            fs.SetLength(offset);
+            fs.Position = offset;
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
+            try
+            {
+                int n;
+                while ((n = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken)) > 0)
+                {
+                    await fs.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+            fs.Flush(flushToDisk: true);
+            return fs.Length;
+        }
+        catch (IOException e) when (IsDiskFull(e))
+        {
+            throw new RegistryException(ErrorCode.Unavailable, "storage is full");
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public async Task CommitUploadAsync(string uploadId, Digest digest, long length, CancellationToken cancellationToken)
+    {
+        var gate = _uploadLocks.GetOrAdd(uploadId, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            var part = UploadPath(uploadId);
+            if (!File.Exists(part))
+            {
+                if (Index(digest)?.Size == length)
+                {
+                    return; // Committed before, by a request whose answer was lost: the retry succeeds.
+                }
+                if (length == 0)
+                {
+                    await File.WriteAllBytesAsync(part, [], cancellationToken);
+                }
+                else
+                {
+                    throw new RegistryException(ErrorCode.BlobUploadUnknown, "upload bytes are missing on this node");
+                }
+            }
+            using (var fs = new FileStream(part, FileMode.Open, FileAccess.Write))
+            {
+                if (fs.Length < length)
+                {
+                    throw new RegistryException(ErrorCode.BlobUploadInvalid, "upload is shorter than its acknowledged offset");
+                }
+                if (fs.Length > length)
+                {
+                    fs.SetLength(length);
+                    fs.Flush(flushToDisk: true);
+                }
+            }
+            Commit(part, digest, length);
+        }
+        finally
+        {
+            gate.Release();
+            _uploadLocks.TryRemove(uploadId, out _);
+        }
+    }
+
+    public Task DeleteUploadAsync(string uploadId, CancellationToken cancellationToken)
+    {
+        File.Delete(UploadPath(uploadId));
+        _uploadLocks.TryRemove(uploadId, out _);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Makes a synced file the blob: inline into RocksDB when small, else rename into place; then index it.</summary>
+    private void Commit(string file, Digest digest, long size)
+    {
+        if (Index(digest) is not null)
+        {
+            File.Delete(file); // Stored once: the same layer pushed again (or to another repository) is deduplicated.
+            return;
+        }
+        var batch = new RecordBatch();
+        if (size <= InlineThreshold)
+        {
+            batch.Put(Keys.BlobInline(digest), File.ReadAllBytes(file));
+            batch.Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, size, true)));
+            _records.Write(batch);
+            File.Delete(file);
+            return;
+        }
+        var target = BlobPath(digest);
+        var dir = Path.GetDirectoryName(target)!;
+        Directory.CreateDirectory(dir);
+        File.Move(file, target, overwrite: true);
+        Durable.SyncDirectory(dir);
+        batch.Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, size, false)));
+        _records.Write(batch);
+    }
+
+    private static async Task<long> CopyHashingAsync(Stream source, Stream target, ResumableHash hash, CancellationToken ct)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            long total = 0;
+            int n;
+            while ((n = await source.ReadAsync(buffer.AsMemory(0, BufferSize), ct)) > 0)
+            {
+                hash.Append(buffer.AsSpan(0, n));
+                await target.WriteAsync(buffer.AsMemory(0, n), ct);
+                total += n;
+            }
+            return total;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static bool IsDiskFull(IOException e) =>
+        e.HResult == 28 || e.HResult == unchecked((int)0x80070070) || e.Message.Contains("No space left", StringComparison.Ordinal);
+}
