@@ -1,0 +1,143 @@
+using System.Security.Cryptography;
+using Wharf.Contracts.Oci;
+using Wharf.Silo.Storage;
+
+namespace Wharf.Tests.Unit.Storage;
+
+/// <summary>The store on a real RocksDB and real files in a temporary folder.</summary>
+public sealed class BlobStoreTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("wharf-store-").FullName;
+    private RecordStore _records;
+    private BlobStore _blobs;
+
+    public BlobStoreTests()
+    {
+        _records = RecordStore.Open(Path.Combine(_dir, "db"));
+        _blobs = new BlobStore(_records, _dir);
+    }
+
+    private void Reopen()
+    {
+        _records.Dispose();
+        _records = RecordStore.Open(Path.Combine(_dir, "db"));
+        _blobs = new BlobStore(_records, _dir);
+    }
+
+    public void Dispose()
+    {
+        _records.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static byte[] Random(int size, int seed)
+    {
+        var b = new byte[size];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+
+    private async Task<byte[]> ReadAll(Digest d, long offset, long length)
+    {
+        await using var s = await _blobs.OpenReadAsync(d, offset, length, default);
+        Assert.NotNull(s);
+        using var ms = new MemoryStream();
+        await s.CopyToAsync(ms);
+        return ms.ToArray();
+    }
+
+    [Theory]
+    [InlineData(10)]
+    [InlineData(BlobStore.InlineThreshold)]
+    [InlineData(BlobStore.InlineThreshold + 1)]
+    [InlineData(3_000_000)]
+    public async Task A_blob_written_by_digest_reads_back_whole_and_in_ranges(int size)
+    {
+        var data = Random(size, size);
+        var d = Digest.Compute("sha256", data);
+        Assert.Equal(size, await _blobs.WriteBlobAsync(d, new MemoryStream(data), size, default));
+        Reopen();
+        Assert.Equal(size, await _blobs.StatAsync(d, default));
+        Assert.Equal(data, await ReadAll(d, 0, size));
+        Assert.Equal(data.AsSpan(size / 3, size / 2).ToArray(), await ReadAll(d, size / 3, size / 2));
+    }
+
+    [Fact]
+    public async Task Large_blobs_are_files_and_small_blobs_are_not()
+    {
+        var small = Random(1000, 1);
+        var large = Random(BlobStore.InlineThreshold + 1, 2);
+        await _blobs.WriteBlobAsync(Digest.Compute("sha256", small), new MemoryStream(small), null, default);
+        await _blobs.WriteBlobAsync(Digest.Compute("sha256", large), new MemoryStream(large), null, default);
+        var files = Directory.GetFiles(Path.Combine(_dir, "blobs"), "*", SearchOption.AllDirectories);
+        Assert.Equal([Digest.Compute("sha256", large).Hex], files.Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task A_wrong_digest_is_refused_and_leaves_nothing_visible()
+    {
+        var data = Random(500_000, 3);
+        var wrong = Digest.Compute("sha256", Random(10, 4));
+        var e = await Assert.ThrowsAsync<RegistryException>(() => _blobs.WriteBlobAsync(wrong, new MemoryStream(data), null, default));
+        Assert.Equal("DIGEST_INVALID", e.Code.Code);
+        Assert.Null(await _blobs.StatAsync(wrong, default));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_dir, "blobs"), "*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_dir, "tmp")));
+    }
+
+    [Fact]
+    public async Task An_upload_appends_truncates_unacknowledged_bytes_and_commits_by_rename()
+    {
+        var data = Random(1_000_000, 5);
+        var d = Digest.Compute("sha256", data);
+        Assert.Equal(400_000, await _blobs.AppendUploadAsync("u1", 0, new MemoryStream(data, 0, 400_000), default));
+        // A chunk that was written but never acknowledged: the session still says 400,000.
+        await _blobs.AppendUploadAsync("u1", 400_000, new MemoryStream(Random(123_456, 6)), default);
+        Reopen();
+        Assert.Equal(1_000_000, await _blobs.AppendUploadAsync("u1", 400_000, new MemoryStream(data, 400_000, 600_000), default));
+        var part = Path.Combine(_dir, "uploads", "u1.part");
+        using var handle = File.OpenHandle(part, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        await _blobs.CommitUploadAsync("u1", d, data.Length, default);
+        Assert.False(File.Exists(part));
+        var file = Directory.GetFiles(Path.Combine(_dir, "blobs"), "*", SearchOption.AllDirectories).Single();
+        // Renamed, not copied: the part file's open inode is now the blob file.
+        var fd = handle.DangerousGetHandle().ToInt32();
+        Assert.Equal(file, new FileInfo($"/proc/self/fd/{fd}").LinkTarget);
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(await ReadAll(d, 0, data.Length)));
+    }
+
+    [Fact]
+    public async Task An_upload_missing_acknowledged_bytes_is_refused()
+    {
+        await _blobs.AppendUploadAsync("u2", 0, new MemoryStream(Random(100, 7)), default);
+        var e = await Assert.ThrowsAsync<RegistryException>(() => _blobs.AppendUploadAsync("u2", 500, new MemoryStream(Random(10, 8)), default));
+        Assert.Equal("BLOB_UPLOAD_INVALID", e.Code.Code);
+    }
+
+    [Fact]
+    public async Task The_same_blob_stored_twice_is_kept_once()
+    {
+        var data = Random(300_000, 9);
+        var d = Digest.Compute("sha256", data);
+        await _blobs.WriteBlobAsync(d, new MemoryStream(data), null, default);
+        await _blobs.AppendUploadAsync("u3", 0, new MemoryStream(data), default);
+        await _blobs.CommitUploadAsync("u3", d, data.Length, default);
+        Assert.Single(Directory.GetFiles(Path.Combine(_dir, "blobs"), "*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_dir, "uploads")));
+    }
+
+    [Fact]
+    public void Record_scans_page_in_key_order_after_last()
+    {
+        var batch = new RecordBatch();
+        foreach (var t in new[] { "b", "a", "c", "ab", "d" })
+        {
+            batch.Put("p/" + t, [1]);
+        }
+        batch.Put("q/zz", [1]);
+        _records.Write(batch);
+        Assert.Equal(["a", "ab", "b"], _records.Scan("p/", null, 3).Select(kv => kv.Key));
+        Assert.Equal(["ab", "b", "c", "d"], _records.Scan("p/", "a", 10).Select(kv => kv.Key));
+        Assert.Empty(_records.Scan("p/", "d", 10));
+    }
+}
