@@ -53,6 +53,7 @@ public static class AllInOne
         builder.Services.AddSingleton<IRepositoryLog, LocalRepositoryLog>();
         builder.Services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath));
         builder.Services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
+        builder.Services.AddHostedService<Maintenance.UploadJanitor>();
         builder.Services.AddWharfGateway();
 
         var siloPort = options.Orleans.SiloPort == 0 ? FreePort() : options.Orleans.SiloPort;

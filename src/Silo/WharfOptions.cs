@@ -16,6 +16,8 @@ public sealed class WharfOptions
 
     public OrleansPorts Orleans { get; set; } = new();
 
+    public UploadOptions Uploads { get; set; } = new();
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(DataPath))
@@ -33,6 +35,10 @@ public sealed class WharfOptions
         if (!string.Equals(Membership.Provider, "Localhost", StringComparison.OrdinalIgnoreCase))
         {
             yield return $"Wharf:Membership:Provider '{Membership.Provider}' is not available in this build; use Localhost";
+        }
+        if (Uploads.ExpireAfter <= TimeSpan.Zero || Uploads.SweepInterval <= TimeSpan.Zero)
+        {
+            yield return "Wharf:Uploads:ExpireAfter and SweepInterval must be positive";
         }
         if (Orleans.SiloPort is < 0 or > 65535 || Orleans.GatewayPort is < 0 or > 65535)
         {
@@ -63,4 +69,12 @@ public sealed class OrleansPorts
     public int SiloPort { get; set; }
 
     public int GatewayPort { get; set; }
+}
+
+public sealed class UploadOptions
+{
+    /// <summary>An upload untouched this long is abandoned and removed.</summary>
+    public TimeSpan ExpireAfter { get; set; } = TimeSpan.FromHours(24);
+
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
 }
