@@ -1,0 +1,33 @@
+namespace Wharf.Contracts.Placement;
+
+public enum NodeState
+{
+    Active = 0,
+    Down = 1,
+    Draining = 2,
+    Removed = 3,
+}
+
+/// <summary>One node of the placement view, identified by its persistent node id (never by SiloAddress).</summary>
+[GenerateSerializer, Immutable, Alias("wharf.placement-node.v1")]
+public sealed record PlacementNode(
+    [property: Id(0)] string NodeId,
+    [property: Id(1)] NodeState State,
+    [property: Id(2)] string Zone,
+    [property: Id(3)] double Weight,
+    [property: Id(4)] string ByteEndpoint,
+    [property: Id(5)] DateTimeOffset? DownSince = null);
+
+/// <summary>
+/// Who owns data (DESIGN principle 3): the nodes with their state, zone and weight, versioned by an epoch that
+/// only the membership backend's compare-and-set advances. Liveness says who answers now; this says who owns.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("wharf.placement-view.v1")]
+public sealed record PlacementView(
+    [property: Id(0)] long Epoch,
+    [property: Id(1)] IReadOnlyList<PlacementNode> Nodes)
+{
+    public static readonly PlacementView Empty = new(0, []);
+
+    public PlacementNode? Find(string nodeId) => Nodes.FirstOrDefault(n => n.NodeId == nodeId);
+}
