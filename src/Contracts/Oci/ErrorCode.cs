@@ -26,6 +26,19 @@ public sealed record ErrorCode(string Code, int Status, string Message)
     public static readonly ErrorCode TooManyRequests = new("TOOMANYREQUESTS", 429, "too many requests");
     public static readonly ErrorCode Unavailable = new("UNAVAILABLE", 503, "service unavailable");
     public static readonly ErrorCode Unknown = new("UNKNOWN", 500, "unknown error");
+
+    public static readonly IReadOnlyList<ErrorCode> All =
+    [
+        BlobUnknown, BlobUploadInvalid, BlobUploadUnknown, RangeInvalid, DigestInvalid, ManifestBlobUnknown,
+        ManifestInvalid, ManifestUnknown, ManifestTooLarge, NameInvalid, NameUnknown, SizeInvalid, TagInvalid,
+        PaginationInvalid, Unauthorized, Denied, Unsupported, TooManyRequests, Unavailable, Unknown,
+    ];
+
+    /// <summary>The entry with this code (and status, where one code is answered with two statuses).</summary>
+    public static ErrorCode Find(string code, int? status = null) =>
+        All.FirstOrDefault(e => e.Code == code && (status is null || e.Status == status))
+        ?? All.FirstOrDefault(e => e.Code == code)
+        ?? Unknown;
 }
 
 /// <summary>Raised anywhere below a handler; the gateway turns it into the spec's JSON error body.</summary>

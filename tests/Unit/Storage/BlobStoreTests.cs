@@ -1,33 +1,96 @@
+using System.Net;
 using System.Security.Cryptography;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Wharf.Contracts.Bytes;
 using Wharf.Contracts.Oci;
+using Wharf.Gateway.Bytes;
+using Wharf.Silo.Replication;
 using Wharf.Silo.Storage;
 
 namespace Wharf.Tests.Unit.Storage;
 
-/// <summary>The store on a real RocksDB and real files in a temporary folder.</summary>
-public sealed class BlobStoreTests : IDisposable
+/// <summary>The store called in-process, as the all-in-one does.</summary>
+public sealed class InProcessByteServiceTests : ByteServiceContract
+{
+    protected override IByteService Connect(BlobStore store) => store;
+}
+
+/// <summary>The same store behind its gRPC byte service on a real Kestrel (HTTP/2, 127.0.0.1), as a gateway reaches a silo.</summary>
+public sealed class GrpcByteServiceTests : ByteServiceContract
+{
+    private WebApplication? _app;
+    private GrpcChannel? _channel;
+
+    protected override IByteService Connect(BlobStore store)
+    {
+        StopServer();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(store);
+        _app = builder.Build();
+        _app.MapGrpcService<ByteServiceEndpoint>();
+        _app.StartAsync().GetAwaiter().GetResult();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        _channel = GrpcChannel.ForAddress(address);
+        return new GrpcByteService(_channel);
+    }
+
+    private void StopServer()
+    {
+        _channel?.Dispose();
+        if (_app is not null)
+        {
+            _app.StopAsync().GetAwaiter().GetResult();
+            ((IDisposable)_app).Dispose();
+        }
+    }
+
+    public override void Dispose()
+    {
+        StopServer();
+        base.Dispose();
+    }
+}
+
+/// <summary>
+/// One suite for the byte-service contract, run against every implementation (as Distribution's storage-driver
+/// suite): a real RocksDB and real files in a temporary folder.
+/// </summary>
+public abstract class ByteServiceContract : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wharf-store-").FullName;
     private RecordStore _records;
-    private BlobStore _blobs;
+    private IByteService _blobs;
 
-    public BlobStoreTests()
+    protected ByteServiceContract()
     {
         _records = RecordStore.Open(Path.Combine(_dir, "db"));
-        _blobs = new BlobStore(_records, _dir);
+        _blobs = Connect(new BlobStore(_records, _dir));
     }
+
+    protected abstract IByteService Connect(BlobStore store);
 
     private void Reopen()
     {
         _records.Dispose();
         _records = RecordStore.Open(Path.Combine(_dir, "db"));
-        _blobs = new BlobStore(_records, _dir);
+        _blobs = Connect(new BlobStore(_records, _dir));
     }
 
-    public void Dispose()
+    public virtual void Dispose()
     {
         _records.Dispose();
         Directory.Delete(_dir, recursive: true);
+        GC.SuppressFinalize(this);
     }
 
     private static byte[] Random(int size, int seed)
@@ -124,6 +187,30 @@ public sealed class BlobStoreTests : IDisposable
         await _blobs.CommitUploadAsync("u3", d, data.Length, default);
         Assert.Single(Directory.GetFiles(Path.Combine(_dir, "blobs"), "*", SearchOption.AllDirectories));
         Assert.Empty(Directory.GetFiles(Path.Combine(_dir, "uploads")));
+    }
+
+    [Fact]
+    public async Task A_missing_blob_reads_as_absent()
+    {
+        var d = Digest.Compute("sha256", [1, 2, 3]);
+        Assert.Null(await _blobs.StatAsync(d, default));
+        Assert.Null(await _blobs.OpenReadAsync(d, 0, 3, default));
+    }
+
+    [Fact]
+    public async Task A_zero_byte_blob_round_trips()
+    {
+        var d = Digest.Compute("sha256", []);
+        Assert.Equal(0, await _blobs.WriteBlobAsync(d, new MemoryStream(), 0, default));
+        Assert.Empty(await ReadAll(d, 0, 0));
+    }
+
+    [Fact]
+    public async Task A_length_that_disagrees_with_the_bytes_is_size_invalid()
+    {
+        var data = Random(1000, 11);
+        var e = await Assert.ThrowsAsync<RegistryException>(() => _blobs.WriteBlobAsync(Digest.Compute("sha256", data), new MemoryStream(data), 999, default));
+        Assert.Equal("SIZE_INVALID", e.Code.Code);
     }
 
     [Fact]
