@@ -1,0 +1,423 @@
+using System.Net;
+using System.Net.Http.Headers;
+using static Wharf.Tests.Conformance.RegistryClient;
+
+namespace Wharf.Tests.Conformance;
+
+/// <summary>spec.md "Push": monolithic and chunked blob uploads, mounts, and manifests.</summary>
+[Collection(RegistryCollection.Name)]
+public sealed class PushTests(RegistryFixture registry)
+{
+    private RegistryClient Client => registry.Client;
+
+    private static ByteArrayContent Chunk(byte[] bytes, long start)
+    {
+        var content = Octets(bytes);
+        content.Headers.TryAddWithoutValidation("Content-Range", $"{start}-{start + bytes.Length - 1}");
+        return content;
+    }
+
+    private async Task AssertBlobAsync(string name, string digest, byte[] expected)
+    {
+        using var response = await Client.GetAsync($"/v2/{name}/blobs/{digest}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(expected, await BodyAsync(response));
+        Assert.Equal(digest, Header(response, "Docker-Content-Digest"));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Post_then_put_creates_the_blob_with_location_and_digest()
+    {
+        var name = UniqueName("push");
+        var blob = RandomBytes(2000);
+        var digest = Sha256(blob);
+        var location = await Client.StartUploadAsync(name);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + digest), Octets(blob));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Equal(digest, Header(put, "Docker-Content-Digest"));
+        Assert.Equal($"/v2/{name}/blobs/{digest}", put.Headers.Location?.OriginalString);
+        await AssertBlobAsync(name, digest, blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Single_post_with_digest_creates_the_blob()
+    {
+        var name = UniqueName("push");
+        var blob = RandomBytes(2000);
+        var digest = Sha256(blob);
+        using var post = await Client.SendAsync(HttpMethod.Post, $"/v2/{name}/blobs/uploads/?digest={digest}", Octets(blob));
+        Assert.Equal(HttpStatusCode.Created, post.StatusCode);
+        Assert.Equal($"/v2/{name}/blobs/{digest}", post.Headers.Location?.OriginalString);
+        await AssertBlobAsync(name, digest, blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Single_post_with_wrong_digest_returns_400_DIGEST_INVALID()
+    {
+        var name = UniqueName("push");
+        using var post = await Client.SendAsync(HttpMethod.Post, $"/v2/{name}/blobs/uploads/?digest={Sha256([9])}", Octets(RandomBytes(100)));
+        await AssertErrorAsync(post, HttpStatusCode.BadRequest, "DIGEST_INVALID");
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Chunked_patches_with_content_range_then_put_create_the_blob()
+    {
+        var name = UniqueName("chunked");
+        var blob = RandomBytes(250 * 1024);
+        var location = await Client.StartUploadAsync(name);
+        for (var start = 0; start < blob.Length; start += 64 * 1024)
+        {
+            var end = Math.Min(blob.Length, start + 64 * 1024);
+            using var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[start..end], start));
+            Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+            Assert.Equal($"0-{end - 1}", Header(patch, "Range"));
+            location = patch.Headers.Location!.OriginalString;
+        }
+        var digest = Sha256(blob);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + digest));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        await AssertBlobAsync(name, digest, blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Streamed_patch_without_content_range_then_put_creates_the_blob()
+    {
+        var name = UniqueName("streamed");
+        var blob = RandomBytes(200 * 1024);
+        var location = await Client.StartUploadAsync(name);
+        // No Content-Length and no Content-Range: the body arrives with chunked transfer encoding.
+        var content = new StreamContent(new NonSeekableStream(blob));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var patch = await Client.SendAsync(HttpMethod.Patch, location, content);
+        Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+        Assert.Equal($"0-{blob.Length - 1}", Header(patch, "Range"));
+        var digest = Sha256(blob);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(patch.Headers.Location!.OriginalString, "digest=" + digest));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        await AssertBlobAsync(name, digest, blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Patch_with_content_length_and_no_content_range_appends()
+    {
+        var name = UniqueName("streamed");
+        var blob = RandomBytes(3000);
+        var location = await Client.StartUploadAsync(name);
+        using var first = await Client.SendAsync(HttpMethod.Patch, location, Octets(blob[..1000]));
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        using var second = await Client.SendAsync(HttpMethod.Patch, first.Headers.Location!.OriginalString, Octets(blob[1000..]));
+        Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+        Assert.Equal("0-2999", Header(second, "Range"));
+        var digest = Sha256(blob);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(second.Headers.Location!.OriginalString, "digest=" + digest));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        await AssertBlobAsync(name, digest, blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Upload_status_returns_204_with_location_and_range()
+    {
+        var name = UniqueName("status");
+        var location = await Client.StartUploadAsync(name);
+        using var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(RandomBytes(500), 0));
+        Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+        using var status = await Client.GetAsync(location);
+        Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
+        Assert.Equal("0-499", Header(status, "Range"));
+        Assert.Equal(location, status.Headers.Location?.OriginalString);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Put_with_the_final_chunk_in_its_body_creates_the_blob()
+    {
+        var name = UniqueName("final");
+        var blob = RandomBytes(3000);
+        var location = await Client.StartUploadAsync(name);
+        using var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[..2000], 0));
+        Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+        var digest = Sha256(blob);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(patch.Headers.Location!.OriginalString, "digest=" + digest), Chunk(blob[2000..], 2000));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        await AssertBlobAsync(name, digest, blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Delete_cancels_the_upload_and_it_is_unknown_afterwards()
+    {
+        var name = UniqueName("cancel");
+        var location = await Client.StartUploadAsync(name);
+        using var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(RandomBytes(100), 0));
+        using var delete = await Client.DeleteAsync(location);
+        Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        using var status = await Client.GetAsync(location);
+        await AssertErrorAsync(status, HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
+        using var again = await Client.SendAsync(HttpMethod.Patch, location, Chunk(RandomBytes(100), 100));
+        await AssertErrorAsync(again, HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Chunk_out_of_order_returns_416()
+    {
+        var name = UniqueName("order");
+        var blob = RandomBytes(3000);
+        var location = await Client.StartUploadAsync(name);
+        using var first = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[..1000], 0));
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        using var gap = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[2000..], 2000));
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, gap.StatusCode);
+        // The session survives, and GET tells where to continue (spec.md "Pushing a blob in chunks").
+        using var status = await Client.GetAsync(location);
+        Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
+        Assert.Equal("0-999", Header(status, "Range"));
+        using var resumed = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[1000..], 1000));
+        Assert.Equal(HttpStatusCode.Accepted, resumed.StatusCode);
+        var digest = Sha256(blob);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + digest));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        await AssertBlobAsync(name, digest, blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Overlapping_chunk_returns_416()
+    {
+        var name = UniqueName("overlap");
+        var blob = RandomBytes(2000);
+        var location = await Client.StartUploadAsync(name);
+        using var first = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[..1000], 0));
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        using var overlap = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[500..], 500));
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, overlap.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Final_chunk_out_of_order_on_put_returns_416()
+    {
+        var name = UniqueName("order");
+        var blob = RandomBytes(2000);
+        var location = await Client.StartUploadAsync(name);
+        using var first = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[..1000], 0));
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + Sha256(blob)), Chunk(blob[1500..], 1500));
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, put.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Put_with_the_wrong_digest_returns_400_DIGEST_INVALID()
+    {
+        var name = UniqueName("digest");
+        var blob = RandomBytes(1000);
+        var location = await Client.StartUploadAsync(name);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + Sha256([1, 2, 3])), Octets(blob));
+        await AssertErrorAsync(put, HttpStatusCode.BadRequest, "DIGEST_INVALID");
+        using var get = await Client.GetAsync($"/v2/{name}/blobs/{Sha256([1, 2, 3])}");
+        Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Put_without_digest_returns_400_DIGEST_INVALID()
+    {
+        var location = await Client.StartUploadAsync(UniqueName("digest"));
+        using var put = await Client.SendAsync(HttpMethod.Put, location, Octets(RandomBytes(10)));
+        await AssertErrorAsync(put, HttpStatusCode.BadRequest, "DIGEST_INVALID");
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Mount_from_a_repository_that_links_the_blob_returns_201()
+    {
+        var source = UniqueName("mount-src");
+        var target = UniqueName("mount-dst");
+        var blob = RandomBytes(1000);
+        var digest = await Client.PushBlobAsync(source, blob);
+        using var mount = await Client.SendAsync(HttpMethod.Post, $"/v2/{target}/blobs/uploads/?mount={digest}&from={source}");
+        Assert.Equal(HttpStatusCode.Created, mount.StatusCode);
+        Assert.Equal($"/v2/{target}/blobs/{digest}", mount.Headers.Location?.OriginalString);
+        Assert.Equal(digest, Header(mount, "Docker-Content-Digest"));
+        await AssertBlobAsync(target, digest, blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Mount_from_a_repository_without_the_blob_opens_an_upload_with_202()
+    {
+        var holder = UniqueName("mount-holder");
+        var empty = UniqueName("mount-empty");
+        var target = UniqueName("mount-dst");
+        var digest = await Client.PushBlobAsync(holder, RandomBytes(1000));
+        await Client.PushBlobAsync(empty, RandomBytes(10));
+        // The registry holds the bytes, but `from` does not link them: mounting would leak another repository's blob.
+        using var mount = await Client.SendAsync(HttpMethod.Post, $"/v2/{target}/blobs/uploads/?mount={digest}&from={empty}");
+        Assert.Equal(HttpStatusCode.Accepted, mount.StatusCode);
+        var location = mount.Headers.Location!.OriginalString;
+        using var status = await Client.GetAsync(location);
+        Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
+        using var blob = await Client.HeadAsync($"/v2/{target}/blobs/{digest}");
+        Assert.Equal(HttpStatusCode.NotFound, blob.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Sha512_upload_and_manifest_work_end_to_end()
+    {
+        var name = UniqueName("sha512");
+        var layer = RandomBytes(5000);
+        var config = "{\"os\":\"linux\"}"u8.ToArray();
+        foreach (var blob in new[] { layer, config })
+        {
+            var location = await Client.StartUploadAsync(name, "?digest-algorithm=sha512");
+            using var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob, 0));
+            Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+            using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(patch.Headers.Location!.OriginalString, "digest=" + Sha512(blob)));
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+            Assert.Equal(Sha512(blob), Header(put, "Docker-Content-Digest"));
+            await AssertBlobAsync(name, Sha512(blob), blob);
+        }
+        var manifest = System.Text.Encoding.UTF8.GetBytes(
+            $"{{\"schemaVersion\":2,\"mediaType\":\"{OciManifest}\",\"config\":{{\"mediaType\":\"{OciConfig}\",\"digest\":\"{Sha512(config)}\",\"size\":{config.Length}}}," +
+            $"\"layers\":[{{\"mediaType\":\"{OciLayer}\",\"digest\":\"{Sha512(layer)}\",\"size\":{layer.Length}}}]}}");
+        using var putManifest = await Client.PutManifestAsync(name, Sha512(manifest), manifest, OciManifest);
+        Assert.Equal(HttpStatusCode.Created, putManifest.StatusCode);
+        Assert.Equal(Sha512(manifest), Header(putManifest, "Docker-Content-Digest"));
+        using var get = await Client.GetAsync($"/v2/{name}/manifests/{Sha512(manifest)}", OciManifest);
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(manifest, await BodyAsync(get));
+        Assert.Equal(Sha512(manifest), Header(get, "Docker-Content-Digest"));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Sha512_single_post_with_digest_creates_the_blob()
+    {
+        var name = UniqueName("sha512");
+        var blob = RandomBytes(3000);
+        using var post = await Client.SendAsync(HttpMethod.Post, $"/v2/{name}/blobs/uploads/?digest={Sha512(blob)}", Octets(blob));
+        Assert.Equal(HttpStatusCode.Created, post.StatusCode);
+        await AssertBlobAsync(name, Sha512(blob), blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Manifest_put_returns_201_with_location_and_digest()
+    {
+        var name = UniqueName("manifest");
+        var config = RandomBytes(50);
+        var layer = RandomBytes(500);
+        await Client.PushBlobAsync(name, config);
+        await Client.PushBlobAsync(name, layer);
+        var manifest = ImageManifest(config, [layer]);
+        using var put = await Client.PutManifestAsync(name, "v1", manifest, OciManifest);
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Equal(Sha256(manifest), Header(put, "Docker-Content-Digest"));
+        Assert.Equal($"/v2/{name}/manifests/{Sha256(manifest)}", put.Headers.Location?.OriginalString);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Manifest_referencing_a_missing_blob_returns_MANIFEST_BLOB_UNKNOWN()
+    {
+        var name = UniqueName("missing");
+        var config = RandomBytes(50);
+        await Client.PushBlobAsync(name, config);
+        var manifest = ImageManifest(config, [RandomBytes(500)]);
+        using var put = await Client.PutManifestAsync(name, "v1", manifest, OciManifest);
+        await AssertErrorAsync(put, HttpStatusCode.BadRequest, "MANIFEST_BLOB_UNKNOWN");
+        using var get = await Client.GetAsync($"/v2/{name}/manifests/v1");
+        Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Index_with_a_missing_child_manifest_returns_MANIFEST_BLOB_UNKNOWN()
+    {
+        var name = UniqueName("missing");
+        var present = await Client.PushImageAsync(name, null);
+        var index = Index([(present.Digest, present.Manifest.Length, OciManifest, "linux", "amd64"), (Sha256(RandomBytes(8)), 400, OciManifest, "linux", "arm64")]);
+        using var put = await Client.PutManifestAsync(name, "multi", index, OciIndex);
+        await AssertErrorAsync(put, HttpStatusCode.BadRequest, "MANIFEST_BLOB_UNKNOWN");
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Manifest_with_a_subject_that_does_not_exist_is_accepted()
+    {
+        var name = UniqueName("subject");
+        var absent = Sha256(RandomBytes(16));
+        var image = await Client.PushImageAsync(name, null, subject: absent, artifactType: "application/vnd.example.sbom");
+        using var get = await Client.GetAsync($"/v2/{name}/manifests/{image.Digest}");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Manifest_whose_digest_does_not_match_the_reference_returns_DIGEST_INVALID()
+    {
+        var name = UniqueName("mismatch");
+        var image = await Client.PushImageAsync(name, "v1");
+        var other = ImageManifest(image.Config, [image.Layer], annotations: new() { ["x"] = "y" });
+        using var put = await Client.PutManifestAsync(name, image.Digest, other, OciManifest);
+        await AssertErrorAsync(put, HttpStatusCode.BadRequest, "DIGEST_INVALID");
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Manifest_over_4_MiB_returns_413()
+    {
+        var name = UniqueName("large");
+        var config = RandomBytes(50);
+        await Client.PushBlobAsync(name, config);
+        var manifest = ImageManifest(config, [], annotations: new() { ["padding"] = new string('x', 4 * 1024 * 1024 + 1) });
+        using var put = await Client.PutManifestAsync(name, "big", manifest, OciManifest);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, put.StatusCode);
+        using var get = await Client.HeadAsync($"/v2/{name}/manifests/big");
+        Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Manifest_of_almost_4_MiB_is_accepted()
+    {
+        var name = UniqueName("large");
+        var config = RandomBytes(50);
+        await Client.PushBlobAsync(name, config);
+        var manifest = ImageManifest(config, [], annotations: new() { ["padding"] = new string('x', 4 * 1024 * 1024 - 1024) });
+        await Client.PushManifestAsync(name, "big", manifest);
+        using var get = await Client.GetAsync($"/v2/{name}/manifests/big");
+        Assert.Equal(manifest, await BodyAsync(get));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Push_by_digest_with_tag_parameters_returns_one_OCI_Tag_header_per_tag()
+    {
+        var name = UniqueName("tags");
+        var image = await Client.PushImageAsync(name, null);
+        using var put = await Client.PutManifestAsync(name, $"{image.Digest}?tag=1.2.3&tag=1.2&tag=latest", image.Manifest, OciManifest);
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        var tags = put.Headers.GetValues("OCI-Tag").SelectMany(v => v.Split(',', StringSplitOptions.TrimEntries)).ToArray();
+        Assert.Equal(["1.2.3", "1.2", "latest"], tags);
+        foreach (var tag in tags)
+        {
+            using var get = await Client.HeadAsync($"/v2/{name}/manifests/{tag}");
+            Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+            Assert.Equal(image.Digest, Header(get, "Docker-Content-Digest"));
+        }
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Pushing_a_tag_again_moves_it_to_the_new_manifest()
+    {
+        var name = UniqueName("retag");
+        await Client.PushImageAsync(name, "latest");
+        var second = await Client.PushImageAsync(name, "latest");
+        using var get = await Client.HeadAsync($"/v2/{name}/manifests/latest");
+        Assert.Equal(second.Digest, Header(get, "Docker-Content-Digest"));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task The_same_large_blob_pushed_to_two_repositories_is_stored_once()
+    {
+        var blob = RandomBytes(300 * 1024); // above the 128 KiB inline threshold: a file under blobs/
+        var digest = await Client.PushBlobAsync(UniqueName("dedupe-a"), blob);
+        var second = UniqueName("dedupe-b");
+        await Client.PushBlobAsync(second, blob);
+        await AssertBlobAsync(second, digest, blob);
+        var hex = digest["sha256:".Length..];
+        var files = Directory.EnumerateFiles(Path.Combine(registry.DataPath, "blobs"), "*", SearchOption.AllDirectories)
+            .Where(f => Path.GetFileName(f).Contains(hex, StringComparison.Ordinal))
+            .ToList();
+        Assert.Single(files);
+    }
+
+    /// <summary>A stream that hides its length, so HttpClient sends it with chunked transfer encoding.</summary>
+    private sealed class NonSeekableStream(byte[] content) : MemoryStream(content, writable: false)
+    {
+        public override bool CanSeek => false;
+    }
+}
