@@ -111,6 +111,35 @@ public sealed class ContentDiscoveryTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Catalog_with_n_zero_returns_an_empty_list_without_link()
+    {
+        await Client.PushBlobAsync(UniqueName("catalog"), RandomBytes(10));
+        using var response = await Client.GetAsync("/v2/_catalog?n=0");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(Strings((await JsonAsync(response))["repositories"]));
+        Assert.False(response.Headers.Contains("Link"));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Index_with_a_subject_is_listed_as_a_referrer_without_artifactType()
+    {
+        var name = UniqueName("referrers");
+        var subject = await Client.PushImageAsync(name, "v1");
+        var child = await Client.PushImageAsync(name, null);
+        var index = JsonNode.Parse(Index([(child.Digest, child.Manifest.Length, OciManifest, "linux", "amd64")]))!;
+        index["subject"] = new JsonObject { ["mediaType"] = OciManifest, ["digest"] = subject.Digest, ["size"] = subject.Manifest.Length };
+        var body = System.Text.Encoding.UTF8.GetBytes(index.ToJsonString());
+        using var put = await Client.PutManifestAsync(name, Sha256(body), body, OciIndex);
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Equal(subject.Digest, Header(put, "OCI-Subject"));
+        using var response = await Client.GetAsync($"/v2/{name}/referrers/{subject.Digest}");
+        var referrer = Assert.Single((await JsonAsync(response))["manifests"]!.AsArray())!;
+        Assert.Equal(OciIndex, referrer["mediaType"]!.GetValue<string>());
+        // spec.md "Listing Referrers": an index without artifactType lists without one.
+        Assert.Null(referrer["artifactType"]);
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Manifest_put_with_a_subject_returns_the_OCI_Subject_header()
     {
         var name = UniqueName("referrers");
@@ -200,6 +229,76 @@ public sealed class ContentDiscoveryTests(RegistryFixture registry)
 
         using var none = await Client.GetAsync($"/v2/{name}/referrers/{subject.Digest}?artifactType=application/vnd.example.none");
         Assert.Empty((await JsonAsync(none))["manifests"]!.AsArray());
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Referrers_page_with_n_and_a_next_link_through_every_referrer()
+    {
+        var name = UniqueName("referrers");
+        var subject = await Client.PushImageAsync(name, "v1");
+        var config = "{}"u8.ToArray();
+        await Client.PushBlobAsync(name, config);
+        var all = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var m = ImageManifest(config, [], subject: subject.Digest, artifactType: "application/vnd.example.page", annotations: new() { ["i"] = $"{i}" });
+            all.Add(await Client.PushManifestAsync(name, Sha256(m), m));
+        }
+        var seen = await FollowReferrersAsync($"/v2/{name}/referrers/{subject.Digest}?n=2", 2);
+        Assert.Equal(all.Order(), seen.Order());
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Referrers_filtered_by_artifactType_page_through_every_match()
+    {
+        var name = UniqueName("referrers");
+        var subject = await Client.PushImageAsync(name, "v1");
+        var config = "{}"u8.ToArray();
+        await Client.PushBlobAsync(name, config);
+        // Referrers are kept in digest order; choose five whose types run match, match, other, match, match, so a
+        // page of three must skip the other and continue past the first page the store hands back.
+        const string Match = "application/vnd.example.match", Other = "application/vnd.example.other";
+        var pool = Enumerable.Range(0, 64)
+            .Select(i => (Type: i % 2 == 0 ? Match : Other, Body: ImageManifest(config, [], subject: subject.Digest, artifactType: i % 2 == 0 ? Match : Other, annotations: new() { ["i"] = $"{i}" })))
+            .OrderBy(m => Sha256(m.Body), StringComparer.Ordinal)
+            .ToList();
+        var chosen = new List<byte[]>();
+        foreach (var wanted in new[] { Match, Match, Other, Match, Match })
+        {
+            var index = pool.FindIndex(m => m.Type == wanted);
+            chosen.Add(pool[index].Body);
+            pool.RemoveRange(0, index + 1);
+        }
+        foreach (var body in chosen)
+        {
+            await Client.PushManifestAsync(name, Sha256(body), body);
+        }
+        var seen = await FollowReferrersAsync($"/v2/{name}/referrers/{subject.Digest}?n=3&artifactType={Match}", 3);
+        Assert.Equal(chosen.Where((_, i) => i != 2).Select(Sha256), seen);
+    }
+
+    /// <summary>Reads every page by following Link rel="next"; returns the digests in the order served.</summary>
+    private async Task<List<string>> FollowReferrersAsync(string first, int pageSize)
+    {
+        var seen = new List<string>();
+        string? next = first;
+        for (var pages = 0; next is not null; pages++)
+        {
+            Assert.True(pages < 10, "the next links do not end");
+            using var response = await Client.GetAsync(next);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var manifests = (await JsonAsync(response))["manifests"]!.AsArray();
+            Assert.True(manifests.Count <= pageSize);
+            seen.AddRange(manifests.Select(m => m!["digest"]!.GetValue<string>()));
+            next = null;
+            if (response.Headers.TryGetValues("Link", out var links))
+            {
+                var link = Assert.Single(links);
+                Assert.Contains("rel=\"next\"", link);
+                next = link[(link.IndexOf('<') + 1)..link.IndexOf('>')];
+            }
+        }
+        return seen;
     }
 
     [Fact(Timeout = 30000)]

@@ -58,6 +58,16 @@ public sealed class ContentManagementTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Deleting_the_last_tag_leaves_an_empty_tag_list()
+    {
+        var name = UniqueName("delete");
+        await Client.PushImageAsync(name, "only");
+        using var delete = await Client.DeleteAsync($"/v2/{name}/manifests/only");
+        Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+        Assert.Empty(await TagsAsync(name));
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Delete_of_an_unknown_manifest_returns_404_MANIFEST_UNKNOWN()
     {
         var name = UniqueName("delete");

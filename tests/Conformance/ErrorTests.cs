@@ -109,6 +109,7 @@ public sealed class ErrorTests(RegistryFixture registry)
     [InlineData("sha256:ZZZZ000000000000000000000000000000000000000000000000000000000000")]
     [InlineData("md5:d41d8cd98f00b204e9800998ecf8427e")]
     [InlineData("sha256:")]
+    [InlineData("sha256:4BF5122F344554C53BDE2EBB8CD2B7E3D1600AD631C385A5D7CCE23C7785459A")]
     public async Task Invalid_digest_returns_400_DIGEST_INVALID(string digest)
     {
         var name = UniqueName("baddigest");
@@ -123,6 +124,14 @@ public sealed class ErrorTests(RegistryFixture registry)
         var location = await Client.StartUploadAsync(name);
         using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + digest), Octets([1, 2, 3]));
         await AssertErrorAsync(put, HttpStatusCode.BadRequest, "DIGEST_INVALID");
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Head_error_answers_carry_no_body()
+    {
+        using var response = await Client.HeadAsync($"/v2/{UniqueName("head")}/manifests/v1");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Empty(await BodyAsync(response));
     }
 
     [Fact(Timeout = 30000)]

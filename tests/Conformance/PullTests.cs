@@ -181,6 +181,29 @@ public sealed class PullTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Manifest_of_another_repository_returns_404_MANIFEST_UNKNOWN()
+    {
+        var image = await Client.PushImageAsync(UniqueName("owner"), "v1");
+        var other = UniqueName("stranger");
+        await Client.PushImageAsync(other, "v1");
+        using var get = await Client.GetAsync($"/v2/{other}/manifests/{image.Digest}");
+        await AssertErrorAsync(get, HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Repository_named_with_blobs_and_uploads_components_is_served()
+    {
+        var name = UniqueName("routes") + "/blobs/uploads";
+        var image = await Client.PushImageAsync(name, "v1");
+        using var blob = await Client.GetAsync($"/v2/{name}/blobs/{image.LayerDigest}");
+        Assert.Equal(image.Layer, await BodyAsync(blob));
+        using var manifest = await Client.GetAsync($"/v2/{name}/manifests/v1");
+        Assert.Equal(image.Manifest, await BodyAsync(manifest));
+        using var tags = await Client.GetAsync($"/v2/{name}/tags/list");
+        Assert.Equal(name, (await JsonAsync(tags))["name"]!.GetValue<string>());
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Manifest_of_a_repository_that_does_not_exist_returns_404_MANIFEST_UNKNOWN()
     {
         using var byTag = await Client.GetAsync($"/v2/{UniqueName("nothing")}/manifests/latest");

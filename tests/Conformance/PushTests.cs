@@ -409,15 +409,221 @@ public sealed class PushTests(RegistryFixture registry)
         await Client.PushBlobAsync(second, blob);
         await AssertBlobAsync(second, digest, blob);
         var hex = digest["sha256:".Length..];
-        var files = Directory.EnumerateFiles(Path.Combine(registry.DataPath, "blobs"), "*", SearchOption.AllDirectories)
-            .Where(f => Path.GetFileName(f).Contains(hex, StringComparison.Ordinal))
-            .ToList();
-        Assert.Single(files);
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(registry.DataPath, "blobs"), "*", SearchOption.AllDirectories), f => f.Contains(hex, StringComparison.Ordinal));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Empty_blob_can_be_pushed_and_pulled()
+    {
+        var name = UniqueName("empty");
+        var digest = Sha256([]);
+        var location = await Client.StartUploadAsync(name);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + digest));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        using var get = await Client.GetAsync($"/v2/{name}/blobs/{digest}");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(0, get.Content.Headers.ContentLength);
+        Assert.Equal(digest, Header(get, "Docker-Content-Digest"));
+        // No byte range of an empty representation can be satisfied (RFC 9110 §14.1.1).
+        using var range = await Client.GetRangeAsync($"/v2/{name}/blobs/{digest}", "bytes=0-");
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, range.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Empty_blob_single_post_with_digest_creates_it()
+    {
+        var name = UniqueName("empty");
+        var digest = Sha256([]);
+        using var post = await Client.SendAsync(HttpMethod.Post, $"/v2/{name}/blobs/uploads/?digest={digest}", Octets([]));
+        Assert.Equal(HttpStatusCode.Created, post.StatusCode);
+        using var head = await Client.HeadAsync($"/v2/{name}/blobs/{digest}");
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Equal(0, head.Content.Headers.ContentLength);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Single_post_with_digest_accepts_a_streamed_body()
+    {
+        var name = UniqueName("post-stream");
+        var blob = RandomBytes(200 * 1024);
+        using var post = await Client.SendAsync(HttpMethod.Post, $"/v2/{name}/blobs/uploads/?digest={Sha256(blob)}", new StreamContent(new NonSeekableStream(blob)));
+        Assert.Equal(HttpStatusCode.Created, post.StatusCode);
+        await AssertBlobAsync(name, Sha256(blob), blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Digest_parameter_with_an_encoded_colon_is_accepted()
+    {
+        var name = UniqueName("encoded");
+        var blob = RandomBytes(100);
+        var location = await Client.StartUploadAsync(name);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + Uri.EscapeDataString(Sha256(blob))), Octets(blob));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        await AssertBlobAsync(name, Sha256(blob), blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Completed_upload_session_is_unknown_afterwards()
+    {
+        var name = UniqueName("done");
+        var blob = RandomBytes(100);
+        var location = await Client.StartUploadAsync(name);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + Sha256(blob)), Octets(blob));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        using var status = await Client.GetAsync(location);
+        await AssertErrorAsync(status, HttpStatusCode.NotFound, "BLOB_UPLOAD_UNKNOWN");
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task First_chunk_not_starting_at_zero_returns_416()
+    {
+        var location = await Client.StartUploadAsync(UniqueName("order"));
+        using var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(RandomBytes(10), 5));
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, patch.StatusCode);
+        using var status = await Client.GetAsync(location);
+        Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Concurrent_chunks_at_the_same_offset_accept_one_and_refuse_the_rest_with_416()
+    {
+        var location = await Client.StartUploadAsync(UniqueName("concurrent"));
+        const int Size = 512 * 1024;
+        var codes = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            using var response = await Client.SendAsync(HttpMethod.Patch, location, Chunk(RandomBytes(Size), 0));
+            return response.StatusCode;
+        }));
+        Assert.Single(codes, c => c == HttpStatusCode.Accepted);
+        Assert.Equal(3, codes.Count(c => c == HttpStatusCode.RequestedRangeNotSatisfiable));
+        using var status = await Client.GetAsync(location);
+        Assert.Equal($"0-{Size - 1}", Header(status, "Range"));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Upload_resumes_at_the_acknowledged_offset_after_a_client_aborts_a_chunk()
+    {
+        var name = UniqueName("abort");
+        var blob = RandomBytes(300 * 1024);
+        var location = await Client.StartUploadAsync(name);
+        using (var first = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[..1000], 0)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        }
+        var broken = new StreamContent(new FailingStream(blob[1000..], failAfter: 100 * 1024));
+        broken.Headers.ContentLength = blob.Length - 1000;
+        broken.Headers.TryAddWithoutValidation("Content-Range", $"1000-{blob.Length - 1}");
+        await Assert.ThrowsAnyAsync<Exception>(() => Client.SendAsync(HttpMethod.Patch, location, broken));
+
+        // The partial chunk was never acknowledged: the session still ends at byte 999.
+        using (var status = await Client.GetAsync(location))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
+            Assert.Equal("0-999", Header(status, "Range"));
+        }
+        // The aborted request may still be unwinding on the server and hold the chunk lease (416) for a moment.
+        var resumed = HttpStatusCode.RequestedRangeNotSatisfiable;
+        for (var attempt = 0; attempt < 50 && resumed == HttpStatusCode.RequestedRangeNotSatisfiable; attempt++)
+        {
+            if (attempt > 0)
+            {
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            }
+            using var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[1000..], 1000));
+            resumed = patch.StatusCode;
+        }
+        Assert.Equal(HttpStatusCode.Accepted, resumed);
+        using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + Sha256(blob)));
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        await AssertBlobAsync(name, Sha256(blob), blob);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Mount_without_from_opens_an_upload_with_202()
+    {
+        var digest = await Client.PushBlobAsync(UniqueName("mount-src"), RandomBytes(100));
+        using var mount = await Client.SendAsync(HttpMethod.Post, $"/v2/{UniqueName("mount-dst")}/blobs/uploads/?mount={digest}");
+        Assert.Equal(HttpStatusCode.Accepted, mount.StatusCode);
+        Assert.NotNull(mount.Headers.Location);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Manifest_over_4_MiB_without_content_length_returns_413()
+    {
+        var content = new StreamContent(new NonSeekableStream(new byte[5 * 1024 * 1024]));
+        content.Headers.ContentType = new MediaTypeHeaderValue(OciManifest);
+        using var put = await Client.SendAsync(HttpMethod.Put, $"/v2/{UniqueName("large")}/manifests/big", content);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, put.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Chunked_upload_of_a_blob_already_stored_keeps_one_copy_and_no_part_file()
+    {
+        var blob = RandomBytes(300 * 1024);
+        foreach (var name in new[] { UniqueName("dedupe-a"), UniqueName("dedupe-b") })
+        {
+            var location = await Client.StartUploadAsync(name);
+            using var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob, 0));
+            Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+            using var put = await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + Sha256(blob)));
+            Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+            var id = location[(location.LastIndexOf('/') + 1)..];
+            Assert.Empty(Directory.EnumerateFiles(Path.Combine(registry.DataPath, "uploads"), id + "*"));
+            await AssertBlobAsync(name, Sha256(blob), blob);
+        }
+        var hex = Sha256(blob)["sha256:".Length..];
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(registry.DataPath, "blobs"), "*", SearchOption.AllDirectories), f => f.Contains(hex, StringComparison.Ordinal));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Every_answer_of_a_push_and_pull_carries_Content_Length()
+    {
+        var name = UniqueName("length");
+        var blob = RandomBytes(1000);
+        var location = await Client.StartUploadAsync(name);
+        var responses = new List<HttpResponseMessage>();
+        try
+        {
+            responses.Add(await Client.SendAsync(HttpMethod.Post, $"/v2/{name}/blobs/uploads/"));
+            responses.Add(await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob, 0)));
+            responses.Add(await Client.SendAsync(HttpMethod.Put, WithQuery(location, "digest=" + Sha256(blob))));
+            responses.Add(await Client.GetAsync($"/v2/{name}/blobs/{Sha256(blob)}"));
+            responses.Add(await Client.HeadAsync($"/v2/{name}/blobs/{Sha256(blob)}"));
+            responses.Add(await Client.GetRangeAsync($"/v2/{name}/blobs/{Sha256(blob)}", "bytes=5000-"));
+            responses.Add(await Client.GetAsync($"/v2/{name}/blobs/{Sha256([])}"));
+            responses.Add(await Client.GetAsync($"/v2/{name}/tags/list"));
+            responses.Add(await Client.GetAsync("/v2/_catalog?n=1"));
+            responses.Add(await Client.GetAsync($"/v2/{name}/referrers/{Sha256(blob)}"));
+            responses.Add(await Client.GetAsync("/v2/"));
+            foreach (var r in responses)
+            {
+                Assert.True(r.Content.Headers.ContentLength is not null, $"{r.RequestMessage!.Method} {r.RequestMessage.RequestUri} {(int)r.StatusCode} has no Content-Length");
+            }
+        }
+        finally
+        {
+            responses.ForEach(r => r.Dispose());
+        }
     }
 
     /// <summary>A stream that hides its length, so HttpClient sends it with chunked transfer encoding.</summary>
     private sealed class NonSeekableStream(byte[] content) : MemoryStream(content, writable: false)
     {
         public override bool CanSeek => false;
+    }
+
+    /// <summary>A body that fails part-way, as a client that dies mid-chunk.</summary>
+    private sealed class FailingStream(byte[] content, int failAfter) : MemoryStream(content, writable: false)
+    {
+        public override bool CanSeek => false;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Position >= failAfter)
+            {
+                throw new IOException("the client gave up");
+            }
+            return await base.ReadAsync(buffer[..Math.Min(buffer.Length, failAfter - (int)Position)], cancellationToken);
+        }
     }
 }
