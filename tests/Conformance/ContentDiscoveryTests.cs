@@ -196,6 +196,15 @@ public sealed class ContentDiscoveryTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Referrers_in_a_repository_that_does_not_exist_return_an_empty_index()
+    {
+        using var response = await Client.GetAsync($"/v2/{UniqueName("nothing")}/referrers/{Sha256(RandomBytes(8))}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(OciIndex, response.Content.Headers.ContentType?.ToString());
+        Assert.Empty((await JsonAsync(response))["manifests"]!.AsArray());
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Referrers_pushed_before_their_subject_are_listed()
     {
         var name = UniqueName("referrers");

@@ -68,6 +68,65 @@ public sealed class ContentManagementTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Deleting_tags_then_manifests_then_blobs_leaves_nothing_to_pull()
+    {
+        // The order the conformance suite cleans up in: tags, manifests (index first), then blobs.
+        var name = UniqueName("cleanup");
+        var image = await Client.PushImageAsync(name, "image");
+        var index = Index([(image.Digest, image.Manifest.Length, OciManifest, "linux", "amd64")]);
+        var indexDigest = await Client.PushManifestAsync(name, "index", index, OciIndex);
+        foreach (var tag in new[] { "image", "index" })
+        {
+            using var delete = await Client.DeleteAsync($"/v2/{name}/manifests/{tag}");
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+            using var head = await Client.HeadAsync($"/v2/{name}/manifests/{tag}");
+            Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        }
+        foreach (var digest in new[] { indexDigest, image.Digest })
+        {
+            using var delete = await Client.DeleteAsync($"/v2/{name}/manifests/{digest}");
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+            using var head = await Client.HeadAsync($"/v2/{name}/manifests/{digest}");
+            Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        }
+        foreach (var digest in new[] { image.ConfigDigest, image.LayerDigest })
+        {
+            using var delete = await Client.DeleteAsync($"/v2/{name}/blobs/{digest}");
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+            using var head = await Client.HeadAsync($"/v2/{name}/blobs/{digest}");
+            Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+        }
+        Assert.Empty(await TagsAsync(name));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Deleted_manifest_can_be_pushed_again()
+    {
+        var name = UniqueName("repush");
+        var image = await Client.PushImageAsync(name, "v1");
+        using (var delete = await Client.DeleteAsync($"/v2/{name}/manifests/{image.Digest}"))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+        }
+        await Client.PushManifestAsync(name, "v1", image.Manifest);
+        using var get = await Client.GetAsync($"/v2/{name}/manifests/v1");
+        Assert.Equal(image.Manifest, await BodyAsync(get));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Blob_deleted_from_the_source_can_no_longer_be_mounted_from_it()
+    {
+        var source = UniqueName("mount-src");
+        var digest = await Client.PushBlobAsync(source, RandomBytes(500));
+        using (var delete = await Client.DeleteAsync($"/v2/{source}/blobs/{digest}"))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+        }
+        using var mount = await Client.SendAsync(HttpMethod.Post, $"/v2/{UniqueName("mount-dst")}/blobs/uploads/?mount={digest}&from={source}");
+        Assert.Equal(HttpStatusCode.Accepted, mount.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Delete_of_an_unknown_manifest_returns_404_MANIFEST_UNKNOWN()
     {
         var name = UniqueName("delete");

@@ -135,6 +135,15 @@ public sealed class ErrorTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Manifest_put_to_a_malformed_digest_returns_400_DIGEST_INVALID()
+    {
+        var name = UniqueName("baddigest");
+        var image = await Client.PushImageAsync(name, null);
+        using var put = await Client.PutManifestAsync(name, "sha256:baddigeststring", image.Manifest, OciManifest);
+        await AssertErrorAsync(put, HttpStatusCode.BadRequest, "DIGEST_INVALID");
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Unsupported_digest_algorithm_for_an_upload_returns_400()
     {
         using var response = await Client.SendAsync(HttpMethod.Post, $"/v2/{UniqueName("alg")}/blobs/uploads/?digest-algorithm=md5");

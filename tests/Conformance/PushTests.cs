@@ -165,6 +165,7 @@ public sealed class PushTests(RegistryFixture registry)
         Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
         using var gap = await Client.SendAsync(HttpMethod.Patch, location, Chunk(blob[2000..], 2000));
         Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, gap.StatusCode);
+        Assert.Equal(location, gap.Headers.Location?.OriginalString);
         // The session survives, and GET tells where to continue (spec.md "Pushing a blob in chunks").
         using var status = await Client.GetAsync(location);
         Assert.Equal(HttpStatusCode.NoContent, status.StatusCode);
@@ -316,6 +317,17 @@ public sealed class PushTests(RegistryFixture registry)
         await AssertErrorAsync(put, HttpStatusCode.BadRequest, "MANIFEST_BLOB_UNKNOWN");
         using var get = await Client.GetAsync($"/v2/{name}/manifests/v1");
         Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task Manifest_referencing_a_blob_of_another_repository_returns_MANIFEST_BLOB_UNKNOWN()
+    {
+        var owner = await Client.PushImageAsync(UniqueName("owner"), "v1");
+        var name = UniqueName("borrower");
+        await Client.PushBlobAsync(name, owner.Config);
+        // The layer is in the registry, but this repository never linked it (no upload, no mount).
+        using var put = await Client.PutManifestAsync(name, "v1", owner.Manifest, OciManifest);
+        await AssertErrorAsync(put, HttpStatusCode.BadRequest, "MANIFEST_BLOB_UNKNOWN");
     }
 
     [Fact(Timeout = 30000)]
