@@ -123,9 +123,15 @@ public static class ByteRange
         {
             end = size - 1;
         }
-        else if (!long.TryParse(last, System.Globalization.NumberStyles.None, null, out end) || end < start)
+        else if (!long.TryParse(last, System.Globalization.NumberStyles.None, null, out end))
         {
             return Result.Ignored;
+        }
+        else if (end < start)
+        {
+            // An inverted range (RFC 9110 §14.1.1 calls it invalid) is refused with 416, as Distribution does and as
+            // the distribution-spec conformance suite ("range 500-0") requires; serving the whole blob fails it.
+            return Result.Unsatisfiable;
         }
         if (start >= size)
         {

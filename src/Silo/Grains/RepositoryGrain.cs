@@ -188,9 +188,11 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
         for (var round = 0; round < 64 && items.Count < limit; round++)
         {
             var page = records.Scan(prefix, after, limit);
+            var consumed = 0;
             foreach (var (key, value) in page)
             {
                 after = key;
+                consumed++;
                 var r = RecordJson.Decode<ReferrerRecord>(value)!;
                 if (artifactType is null || r.ArtifactType == artifactType)
                 {
@@ -201,7 +203,8 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
                     }
                 }
             }
-            if (page.Count < limit)
+            // The end of the records only when this short page was read to its end; a page filled mid-way continues.
+            if (page.Count < limit && consumed == page.Count)
             {
                 after = null;
                 break;
