@@ -79,6 +79,52 @@ public sealed class InterruptedUploadTests
         }
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task Monolithic_upload_killed_mid_body_leaves_no_blob_and_can_be_pushed_again()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var registry = await RegistryProcess.StartAsync(ct);
+        var data = new byte[2 * ChunkSize];
+        Random.Shared.NextBytes(data);
+        var digest = OciLayout.Sha256(data);
+        const string repository = "e2e/resume/monolithic";
+
+        using (var http = NewClient(registry))
+        {
+            // POST ?digest= with the whole blob announced, half of it sent, then the server dies.
+            var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var stalled = new HttpRequestMessage(HttpMethod.Post, $"v2/{repository}/blobs/uploads/?digest={digest}")
+            {
+                Content = new StallingContent(data, data.Length / 2, sent),
+            };
+            stalled.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            stalled.Content.Headers.ContentLength = data.Length;
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var inFlight = http.SendAsync(stalled, stall.Token);
+            await sent.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            await Task.Delay(500, ct);
+            Assert.False(inFlight.IsCompleted, "the server answered a blob it had not fully received");
+            registry.Kill();
+            await stall.CancelAsync();
+            await Assert.ThrowsAnyAsync<Exception>(() => inFlight);
+        }
+
+        await registry.StartAgainAsync(ct);
+
+        using (var http = NewClient(registry))
+        {
+            using var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"v2/{repository}/blobs/{digest}"), ct);
+            Assert.Equal(HttpStatusCode.NotFound, head.StatusCode);
+
+            using var content = new ByteArrayContent(data);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            using var pushed = await http.PostAsync($"v2/{repository}/blobs/uploads/?digest={digest}", content, ct);
+            Assert.Equal(HttpStatusCode.Created, pushed.StatusCode);
+            var served = await http.GetByteArrayAsync($"v2/{repository}/blobs/{digest}", ct);
+            Assert.Equal(digest, OciLayout.Sha256(served));
+        }
+    }
+
     private static HttpClient NewClient(RegistryProcess registry) =>
         new() { BaseAddress = registry.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
 
