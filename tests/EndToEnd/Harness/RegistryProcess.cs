@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Wharf.Tests.EndToEnd.Harness;
+
+/// <summary>
+/// The all-in-one registry as a real process (the built <c>Wharf.Silo.dll</c> run by <c>dotnet</c>) on a free
+/// loopback port. It can be stopped gracefully (SIGTERM), killed with SIGKILL, and started again on the same data
+/// folder and port.
+/// </summary>
+public sealed class RegistryProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly StringBuilder log = new();
+    private readonly bool ownsDataPath;
+    private Process? process;
+
+    private RegistryProcess(string dataPath, int port, bool ownsDataPath)
+    {
+        DataPath = dataPath;
+        Port = port;
+        this.ownsDataPath = ownsDataPath;
+    }
+
+    public string DataPath { get; }
+    public int Port { get; }
+
+    /// <summary><c>127.0.0.1:PORT</c>, as clients write it in image references.</summary>
+    public string Host => $"127.0.0.1:{Port}";
+    public Uri BaseAddress => new($"http://{Host}/");
+    public int? Pid => process is { HasExited: false } p ? p.Id : null;
+
+    /// <summary>Everything the process printed so far (all starts), for failure messages.</summary>
+    public string Log
+    {
+        get { lock (log) { return log.ToString(); } }
+    }
+
+    /// <summary>Starts a registry on a fresh data folder and a free port and waits until <c>/v2/</c> answers.</summary>
+    public static async Task<RegistryProcess> StartAsync(CancellationToken ct = default)
+    {
+        var data = TempFolders.Create("wharf-e2e-data-");
+        var registry = new RegistryProcess(data, FreePort(), ownsDataPath: true);
+        try
+        {
+            await registry.StartAgainAsync(ct);
+        }
+        catch
+        {
+            await registry.DisposeAsync();
+            throw;
+        }
+        return registry;
+    }
+
+    /// <summary>Starts the process (again) on the same data folder and port and waits until it serves.</summary>
+    public async Task StartAgainAsync(CancellationToken ct = default)
+    {
+        if (process is { HasExited: false })
+        {
+            throw new InvalidOperationException("the registry is still running");
+        }
+        process?.Dispose();
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = DataPath,
+        };
+        info.ArgumentList.Add(SiloAssembly.Value);
+        info.ArgumentList.Add("--urls");
+        info.ArgumentList.Add($"http://{Host}");
+        info.ArgumentList.Add($"--Wharf:DataPath={DataPath}");
+        info.Environment["DOTNET_gcServer"] = "0"; // two cores shared by a registry, clients and the test host
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Logging__LogLevel__Wharf"] = "Information";
+        var p = new Process { StartInfo = info };
+        p.OutputDataReceived += (_, e) => Append(e.Data);
+        p.ErrorDataReceived += (_, e) => Append(e.Data);
+        Append($"==== start pid? port {Port} at {DateTime.UtcNow:O}");
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        process = p;
+        await WaitUntilServingAsync(p, ct);
+    }
+
+    private async Task WaitUntilServingAsync(Process p, CancellationToken ct)
+    {
+        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < StartTimeout)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (p.HasExited)
+            {
+                Assert.Fail($"the registry exited with {p.ExitCode} while starting\n{Log}");
+            }
+            try
+            {
+                using var response = await http.GetAsync("v2/", ct);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+            await Task.Delay(100, ct);
+        }
+        ExternalProcess.KillTree(p);
+        Assert.Fail($"the registry did not answer /v2/ within {StartTimeout.TotalSeconds} s\n{Log}");
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, as in a power cut of the process.</summary>
+    public void Kill()
+    {
+        if (process is { } p)
+        {
+            ExternalProcess.KillTree(p);
+            Append($"==== killed at {DateTime.UtcNow:O}");
+        }
+    }
+
+    /// <summary>SIGTERM and wait for a clean exit; SIGKILL if it does not come within the timeout.</summary>
+    public async Task StopAsync(TimeSpan? timeout = null)
+    {
+        if (process is not { HasExited: false } p)
+        {
+            return;
+        }
+        _ = SendSignal(p.Id, 15);
+        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        try
+        {
+            await p.WaitForExitAsync(limit.Token);
+            Append($"==== stopped with {p.ExitCode} at {DateTime.UtcNow:O}");
+        }
+        catch (OperationCanceledException)
+        {
+            ExternalProcess.KillTree(p);
+            Assert.Fail($"the registry did not stop within {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds} s of SIGTERM\n{Log}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (process is { HasExited: false } p)
+        {
+            _ = SendSignal(p.Id, 15);
+            if (!p.WaitForExit(10_000))
+            {
+                ExternalProcess.KillTree(p);
+            }
+        }
+        process?.Dispose();
+        if (ownsDataPath)
+        {
+            TempFolders.TryDelete(DataPath);
+        }
+        await Task.CompletedTask;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (log)
+        {
+            if (log.Length < 2_000_000)
+            {
+                log.AppendLine(line);
+            }
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
+    /// <summary>
+    /// The built all-in-one: walk up from the test assembly to the folder holding Cluster.sln, then
+    /// src/Silo/bin/&lt;Configuration&gt;/net10.0/Wharf.Silo.dll (the configuration this test was built with first).
+    /// </summary>
+    private static readonly Lazy<string> SiloAssembly = new(() =>
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Cluster.sln")))
+        {
+            dir = dir.Parent;
+        }
+        if (dir is null)
+        {
+            throw new InvalidOperationException($"no Cluster.sln above {AppContext.BaseDirectory}");
+        }
+#if DEBUG
+        string[] configurations = ["Debug", "Release"];
+#else
+        string[] configurations = ["Release", "Debug"];
+#endif
+        foreach (var configuration in configurations)
+        {
+            var path = Path.Combine(dir.FullName, "src", "Silo", "bin", configuration, "net10.0", "Wharf.Silo.dll");
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+        throw new InvalidOperationException($"Wharf.Silo.dll is not built under {dir.FullName}/src/Silo/bin (run dotnet build Cluster.sln -c Release)");
+    });
+}
