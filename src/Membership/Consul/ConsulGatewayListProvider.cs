@@ -23,11 +23,15 @@ public sealed class ConsulGatewayListProvider : IGatewayListProvider, IDisposabl
     public bool IsUpdatable => true;
 
     /// <summary>Reads the table once, so a client with no reachable Consul fails at start with a clear error.</summary>
-    public Task InitializeGatewayListProvider() => GetGateways();
+    public Task InitializeGatewayListProvider() => GetGatewaysAsync(CancellationToken.None);
 
-    public async Task<IList<Uri>> GetGateways()
+    public Task InitializeGatewayListProviderAsync(CancellationToken cancellationToken) => GetGatewaysAsync(cancellationToken);
+
+    public Task<IList<Uri>> GetGateways() => GetGatewaysAsync(CancellationToken.None);
+
+    public async Task<IList<Uri>> GetGatewaysAsync(CancellationToken cancellationToken)
     {
-        var result = await _consul.ListAsync(_rows.Prefix);
+        var result = await _consul.ListAsync(_rows.Prefix, cancellationToken: cancellationToken);
         return _rows.Assemble(result.Pairs).Members
             .Select(m => m.Item1)
             .Where(m => m.Status == SiloStatus.Active && m.ProxyPort != 0)
