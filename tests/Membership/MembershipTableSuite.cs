@@ -280,6 +280,69 @@ public abstract class MembershipTableSuite<TBackend>(TBackend backend) : IClassF
         Assert.Equal(0, data.Version.Version);
     }
 
+    [Fact(Timeout = 20000)]
+    public async Task A_real_silo_joins_and_a_silo_that_stops_answering_is_declared_dead()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var silo = RealSilo();
+        await silo.StartAsync(Ct);
+        var self = await WaitForAsync(d => d.Members.Any(m => m.Item1.Status == SiloStatus.Active), "the silo to become Active");
+        var joined = clock.Elapsed;
+
+        // A row that says Active for an address where nothing answers: a silo that crashed without a word.
+        var gone = NewEntry(SiloStatus.Active);
+        gone.SiloAddress = SiloAddress.New(IPAddress.Loopback, RedisServer.FreePort(), gone.SiloAddress.Generation);
+        while (!await Table.InsertRowAsync(gone, (await Table.ReadAllAsync(Ct)).Version.Next(), Ct))
+        {
+        }
+        clock.Restart();
+        await WaitForAsync(d => d.TryGet(gone.SiloAddress)?.Item1.Status == SiloStatus.Dead, "the silent silo to be declared dead");
+        var declaredDead = clock.Elapsed;
+
+        await silo.StopAsync(Ct);
+        var left = (await Table.ReadAllAsync(Ct)).Members.Single(m => m.Item1.SiloAddress.Endpoint.Port != gone.SiloAddress.Endpoint.Port);
+        Assert.Equal(SiloStatus.Dead, left.Item1.Status);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{typeof(TBackend).Name}: joined in {joined.TotalSeconds:0.0} s, silent silo declared dead in {declaredDead.TotalSeconds:0.0} s");
+        Assert.NotNull(self);
+    }
+
+    // Liveness settings for a test: probe every second, two missed probes suspect, one vote suffices (one live silo).
+    private IHost RealSilo()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.UseOrleans(s =>
+        {
+            MembershipSetup.ConfigureSilo(s, backend.Options, _clusterId, RedisServer.FreePort(), RedisServer.FreePort());
+            s.Configure<Orleans.Configuration.EndpointOptions>(e => e.AdvertisedIPAddress = IPAddress.Loopback);
+            s.Configure<Orleans.Configuration.ClusterMembershipOptions>(m =>
+            {
+                m.ProbeTimeout = TimeSpan.FromSeconds(1);
+                m.NumMissedProbesLimit = 2;
+                m.NumVotesForDeathDeclaration = 1;
+                m.TableRefreshTimeout = TimeSpan.FromSeconds(1);
+                m.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(2);
+            });
+        });
+        return builder.Build();
+    }
+
+    private async Task<MembershipTableData> WaitForAsync(Func<MembershipTableData, bool> condition, string what)
+    {
+        while (true)
+        {
+            var data = await Table.ReadAllAsync(Ct);
+            if (condition(data))
+            {
+                return data;
+            }
+            if (Ct.IsCancellationRequested)
+            {
+                Assert.Fail($"timed out waiting for {what}: {data}");
+            }
+            await Task.Delay(100, Ct);
+        }
+    }
+
     private static MembershipEntry NewEntry(SiloStatus status, DateTime? startTime = null, DateTime? aliveTime = null)
     {
         var generation = Interlocked.Increment(ref s_generation);
