@@ -25,12 +25,23 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- /proc
-def proc_cpu(pid):
-    """utime + stime of pid, in seconds."""
+def proc_cpu_split(pid):
+    """(utime, stime) of pid, in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         text = f.read()
     fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK  # fields 14 and 15 of stat(5)
+    return int(fields[11]) / CLK, int(fields[12]) / CLK  # fields 14 and 15 of stat(5)
+
+
+def proc_cpu(pid):
+    """utime + stime of pid, in seconds."""
+    return sum(proc_cpu_split(pid))
+
+
+def cpu_fields(pid, before):
+    """The server's CPU since before (a proc_cpu_split result), total and split."""
+    u, s = proc_cpu_split(pid)
+    return {"server_cpu_s": round(u + s - sum(before), 3), "server_user_s": round(u - before[0], 3), "server_sys_s": round(s - before[1], 3)}
 
 
 def proc_status(pid, key):
@@ -181,7 +192,7 @@ def cmd_skopeo_round(a):
     reg = f"127.0.0.1:{a.port}"
     procs, targets = [], []
     total = sum(layout_bytes(img) for img in images)
-    cpu0, ccpu0, t0 = proc_cpu(a.pid), children_cpu(), time.monotonic()
+    cpu0, ccpu0, t0 = proc_cpu_split(a.pid), children_cpu(), time.monotonic()
     for i, img in enumerate(images):
         repo = f"{a.repo_prefix}-{i}"
         if a.mode == "push":
@@ -197,13 +208,13 @@ def cmd_skopeo_round(a):
         if p.returncode != 0:
             errors.append(f"{' '.join(cmd)}: exit {p.returncode}: {out.decode(errors='replace').strip()[-400:]}")
     wall = time.monotonic() - t0
-    cpu1, ccpu1 = proc_cpu(a.pid), children_cpu()
+    cpu, ccpu1 = cpu_fields(a.pid, cpu0), children_cpu()
     for img, dest in targets:  # skopeo verified every digest; also check it got every blob we pushed
         if not errors and layout_digests(img) != layout_digests(dest):
             errors.append(f"pulled layout {dest} differs from {img}")
         subprocess.run(["rm", "-rf", dest])
     emit(a.out, kind="skopeo", variant=a.variant, run=a.run, op=a.mode, clients=len(images), bytes=total,
-         wall_s=round(wall, 3), server_cpu_s=round(cpu1 - cpu0, 3), client_cpu_s=round(ccpu1 - ccpu0, 3),
+         wall_s=round(wall, 3), **cpu, client_cpu_s=round(ccpu1 - ccpu0, 3),
          errors=len(errors), error=errors[0] if errors else None)
     if errors:
         print("\n".join(errors), file=sys.stderr)
@@ -274,29 +285,34 @@ def cmd_bigblob(a):
     wd = push_chunked(conn, "warmup", 8 << 20, 4 << 20, salt)
     pull_verify(conn, "warmup", wd, 8 << 20)
     time.sleep(1)
-    for op in ("push", "pull"):
+    for op in ("push", "pull", "pull-curl"):
         rss0 = proc_status(a.pid, "VmRSS")
         hwm_reset = reset_hwm(a.pid)
         hwm0 = proc_status(a.pid, "VmHWM")
         sampler = RssSampler(a.pid)
         sampler.start()
-        cpu0, c0, t0 = proc_cpu(a.pid), self_cpu(), time.monotonic()
+        cpu0, c0, cc0, t0 = proc_cpu_split(a.pid), self_cpu(), children_cpu(), time.monotonic()
         err = None
         try:
             if op == "push":
                 digest = push_chunked(conn, a.repo, size, chunk, salt)
-            else:
+            elif op == "pull":
                 pull_verify(conn, a.repo, digest, size)
+            else:  # the same GET by curl into /dev/null: the server's speed without python's client in the way
+                r = subprocess.run(["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{size_download}",
+                                    f"http://127.0.0.1:{a.port}/v2/{a.repo}/blobs/{digest}"], capture_output=True, text=True)
+                if r.returncode != 0 or r.stdout.strip() != str(size):
+                    raise RuntimeError(f"curl GET: exit {r.returncode}, {r.stdout.strip()} bytes: {r.stderr.strip()}")
         except Exception as e:  # report, do not hide
             err = str(e)
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=600)
         wall = time.monotonic() - t0
-        cpu1, c1 = proc_cpu(a.pid), self_cpu()
+        cpu, c1 = cpu_fields(a.pid, cpu0), self_cpu() + children_cpu() - cc0
         peak = sampler.stop()
         time.sleep(0.5)
         emit(a.out, kind="big", variant=a.variant, run=a.run, op=op, bytes=size, chunk=chunk if op == "push" else None,
-             wall_s=round(wall, 3), server_cpu_s=round(cpu1 - cpu0, 3), client_cpu_s=round(c1 - c0, 3),
+             wall_s=round(wall, 3), **cpu, client_cpu_s=round(c1 - c0, 3),
              rss_before_mib=round(rss0, 1), rss_peak_sampled_mib=round(peak, 1),
              hwm_before_mib=round(hwm0, 1), hwm_after_mib=round(proc_status(a.pid, "VmHWM"), 1), hwm_reset=hwm_reset,
              rss_after_mib=round(proc_status(a.pid, "VmRSS"), 1), samples=len(sampler.samples),
@@ -373,9 +389,9 @@ def cmd_small(a):
         marks = {}
         for op in ("push", "pull"):
             barrier.wait()
-            cpu0, t0 = proc_cpu(a.pid), time.monotonic()
+            cpu0, t0 = proc_cpu_split(a.pid), time.monotonic()
             barrier.wait()
-            marks[op] = (time.monotonic() - t0, proc_cpu(a.pid) - cpu0)
+            marks[op] = (time.monotonic() - t0, cpu_fields(a.pid, cpu0))
         outs = [results.get() for _ in procs]
         for p in procs:
             p.join()
@@ -383,9 +399,9 @@ def cmd_small(a):
             lat = sorted(x for o in outs for x in o[op]["lat"])
             errs = sum(o[op]["errors"] for o in outs)
             first = next((o[op]["error"] for o in outs if o[op]["error"]), None)
-            wall, scpu = marks[op]
+            wall, cpu = marks[op]
             emit(a.out, kind="small", variant=a.variant, run=a.run, op=op, size=size, n=n, conc=a.conc, bytes=n * size,
-                 wall_s=round(wall, 3), server_cpu_s=round(scpu, 3),
+                 wall_s=round(wall, 3), **cpu,
                  client_cpu_s=round(sum(o[op]["cpu"] for o in outs), 3),
                  p50_ms=round(lat[len(lat) // 2] * 1000, 2), p99_ms=round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2),
                  errors=errs, error=first)
@@ -397,6 +413,21 @@ def parse_size(t):
         if t.endswith(suffix):
             return int(t[:-len(suffix)]) * mul
     return int(t)
+
+
+# ---------------------------------------------------------------- disk reference
+def cmd_disk(a):
+    """Sequential write of --mib MiB in 1 MiB writes then one fsync, in --dir: what the disk gives right now."""
+    path = os.path.join(a.dir, "disk-reference.tmp")
+    buf = os.urandom(1 << 20)
+    t0 = time.monotonic()
+    with open(path, "wb", buffering=0) as f:
+        for _ in range(a.mib):
+            f.write(buf)
+        os.fsync(f.fileno())
+    wall = time.monotonic() - t0
+    os.unlink(path)
+    emit(a.out, kind="disk", run=a.run, bytes=a.mib << 20, wall_s=round(wall, 3), errors=0, error=None)
 
 
 # ---------------------------------------------------------------- report
@@ -411,6 +442,13 @@ def spread(values, fmt):
         return "-"
     m = fmt.format(statistics.median(v))
     return m if len(v) == 1 else f"{m} ({fmt.format(v[0])}–{fmt.format(v[-1])})"
+
+
+def usersys(rs):
+    """Median user and system CPU seconds per GB of the server, as 'u/s'."""
+    if not all("server_user_s" in r for r in rs):
+        return "-"
+    return f"{med([r['server_user_s'] / (r['bytes'] / 1e9) for r in rs]):.2f}/{med([r['server_sys_s'] / (r['bytes'] / 1e9) for r in rs]):.2f}"
 
 
 def human(size):
@@ -430,15 +468,20 @@ def cmd_report(a):
                 g.setdefault(keyf(r), []).append(r)
         return g
 
+    disk = [r for r in rows if r["kind"] == "disk"]
+    if disk:
+        print(f"Disk reference: sequential write of {human(disk[0]['bytes'])} + fsync in the temp folder: "
+              f"{spread([r['bytes'] / r['wall_s'] / 1e6 for r in disk], '{:.0f}')} MB/s\n")
+
     sk = group("skopeo", lambda r: (r["variant"], r["op"], r["clients"]))
     if sk:
         print("A/B. skopeo copy of a ~{:.0f} MB image (tar layers of random bytes, gzip with stored blocks), per round".format(
             med([r["bytes"] / r["clients"] for r in rows if r["kind"] == "skopeo"]) / 1e6))
-        print(f"{'op':5} {'clients':>7} {'n':>3} | {'wall s':>20} | {'MB/s (all clients)':>22} | {'server CPU s/GB':>20} | {'client CPU s/GB':>20} | errors")
+        print(f"{'op':5} {'clients':>7} {'n':>3} | {'wall s':>20} | {'MB/s (all clients)':>22} | {'server CPU s/GB':>20} | {'srv user/sys':>12} | {'client CPU s/GB':>20} | errors")
         for (variant, op, c), rs in sorted(sk.items(), key=lambda kv: (kv[0][0], kv[0][1] != "push", kv[0][2])):
             print(f"{op:5} {c:>7} {len(rs):>3} | {spread([r['wall_s'] for r in rs], '{:.2f}'):>20} | "
                   f"{spread([r['bytes'] / r['wall_s'] / 1e6 for r in rs], '{:.0f}'):>22} | "
-                  f"{spread([r['server_cpu_s'] / (r['bytes'] / 1e9) for r in rs], '{:.2f}'):>20} | "
+                  f"{spread([r['server_cpu_s'] / (r['bytes'] / 1e9) for r in rs], '{:.2f}'):>20} | {usersys(rs):>12} | "
                   f"{spread([r['client_cpu_s'] / (r['bytes'] / 1e9) for r in rs], '{:.2f}'):>20} | {sum(r['errors'] for r in rs)}")
         print()
 
@@ -446,17 +489,18 @@ def cmd_report(a):
     if big:
         size = rows[[r["kind"] for r in rows].index("big")]["bytes"]
         print(f"C. One {human(size)} blob: chunked push (POST, PATCH × chunk, PUT ?digest=) and GET (sha256 verified)")
-        print(f"{'op':5} | {'MB/s':>16} | {'srv CPU s/GB':>14} | {'cli CPU s/GB':>14} | {'RSS before MiB':>16} | {'peak RSS (100 ms) MiB':>22} | {'VmHWM after MiB':>16} | {'RSS after MiB':>14} | errors")
-        for (variant, op), rs in sorted(big.items(), key=lambda kv: kv[0][1] != "push"):
-            print(f"{op:5} | {spread([r['bytes'] / r['wall_s'] / 1e6 for r in rs], '{:.0f}'):>16} | "
-                  f"{spread([r['server_cpu_s'] / (r['bytes'] / 1e9) for r in rs], '{:.2f}'):>14} | "
-                  f"{spread([r['client_cpu_s'] / (r['bytes'] / 1e9) for r in rs], '{:.2f}'):>14} | "
+        print(f"{'op':9} | {'MB/s':>16} | {'srv CPU s/GB':>16} | {'srv user/sys':>12} | {'cli CPU s/GB':>16} | {'RSS before MiB':>16} | {'peak RSS (100 ms) MiB':>22} | {'VmHWM after MiB':>16} | {'RSS after MiB':>14} | errors")
+        for (variant, op), rs in sorted(big.items(), key=lambda kv: ("push", "pull", "pull-curl").index(kv[0][1])):
+            print(f"{op:9} | {spread([r['bytes'] / r['wall_s'] / 1e6 for r in rs], '{:.0f}'):>16} | "
+                  f"{spread([r['server_cpu_s'] / (r['bytes'] / 1e9) for r in rs], '{:.2f}'):>16} | {usersys(rs):>12} | "
+                  f"{spread([r['client_cpu_s'] / (r['bytes'] / 1e9) for r in rs], '{:.2f}'):>16} | "
                   f"{spread([r['rss_before_mib'] for r in rs], '{:.0f}'):>16} | "
                   f"{spread([r['rss_peak_sampled_mib'] for r in rs], '{:.0f}'):>22} | "
                   f"{spread([r['hwm_after_mib'] for r in rs], '{:.0f}'):>16} | "
                   f"{spread([r['rss_after_mib'] for r in rs], '{:.0f}'):>14} | {sum(r['errors'] for r in rs)}")
         print("   peak RSS growth (peak sample − RSS before), median: " + ", ".join(
-            f"{op} {med([r['rss_peak_sampled_mib'] - r['rss_before_mib'] for r in rs]):.0f} MiB" for (_, op), rs in sorted(big.items(), key=lambda kv: kv[0][1] != "push")))
+            f"{op} {med([r['rss_peak_sampled_mib'] - r['rss_before_mib'] for r in rs]):.0f} MiB" for (_, op), rs in sorted(big.items(), key=lambda kv: ("push", "pull", "pull-curl").index(kv[0][1]))))
+        print("   client CPU: push = python (hashing + sending), pull = python (receiving + sha256), pull-curl = curl into /dev/null")
         print()
 
     sm = group("small", lambda r: (r["variant"], r["op"], r["size"]))
@@ -505,6 +549,10 @@ def main():
     s.add_argument("--sizes", default="4K,16K,64K,128K,256K,1M"); s.add_argument("--n", type=int, default=1000)
     s.add_argument("--max-mb", type=int, default=512); s.add_argument("--conc", type=int, default=8)
     s.set_defaults(f=cmd_small)
+    s = sub.add_parser("disk")
+    s.add_argument("--dir", required=True); s.add_argument("--mib", type=int, default=1024)
+    s.add_argument("--out", required=True); s.add_argument("--run", type=int, default=1)
+    s.set_defaults(f=cmd_disk)
     s = sub.add_parser("report")
     s.add_argument("--results", required=True)
     s.set_defaults(f=cmd_report)

@@ -12,6 +12,7 @@
 #   BIG_MIB [2048]           the big blob, MiB;  CHUNK_MIB [64]   PATCH chunk size
 #   SMALL_SIZES [4K,16K,64K,128K,256K,1M]   SMALL_N [1000] blobs per size, capped at SMALL_MAX_MB [512] MiB
 #   SMALL_CONC [8]           concurrent small-blob clients
+#   DISK_MIB [1024]          the disk reference: a sequential write + fsync of this much, in the temp folder
 #   COMPARE_NOINLINE [0]     1: also build a temporary copy of src/ with InlineThreshold = 0 (outside the repo)
 #                            and run the small-blob measurement on it
 #   PHASES ["skopeo big small"]   which measurements to run
@@ -26,7 +27,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 BENCH="python3 $HERE/bench.py"
 
 if [[ "${SHORT:-0}" == 1 ]]; then
-  : "${IMG_MB:=20}" "${ROUNDS:=1}" "${BIG_MIB:=256}" "${SMALL_N:=80}" "${SMALL_MAX_MB:=32}" "${SMALL_SIZES:=4K,128K,256K,1M}"
+  : "${IMG_MB:=20}" "${ROUNDS:=1}" "${BIG_MIB:=256}" "${SMALL_N:=80}" "${SMALL_MAX_MB:=32}" "${SMALL_SIZES:=4K,128K,256K,1M}" "${DISK_MIB:=128}"
 fi
 RUNS=${RUNS:-1}
 IMG_MB=${IMG_MB:-100}
@@ -39,6 +40,7 @@ SMALL_SIZES=${SMALL_SIZES:-4K,16K,64K,128K,256K,1M}
 SMALL_N=${SMALL_N:-1000}
 SMALL_MAX_MB=${SMALL_MAX_MB:-512}
 SMALL_CONC=${SMALL_CONC:-8}
+DISK_MIB=${DISK_MIB:-1024}
 COMPARE_NOINLINE=${COMPARE_NOINLINE:-0}
 PHASES=${PHASES:-"skopeo big small"}
 SERVER_ARGS=${SERVER_ARGS:-}
@@ -115,6 +117,8 @@ for run in $(seq 1 "$RUNS"); do
   R="$WORK/run$run"
   mkdir -p "$R"
   common=(--out "$RESULTS" --run "$run")
+  log "run $run: disk reference, ${DISK_MIB} MiB"
+  $BENCH disk --dir "$R" --mib "$DISK_MIB" "${common[@]}"
 
   if [[ " $PHASES " == *" skopeo "* ]]; then
     start_server "$DLL" "$R/data-skopeo"
