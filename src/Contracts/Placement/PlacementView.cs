@@ -16,7 +16,8 @@ public sealed record PlacementNode(
     [property: Id(2)] string Zone,
     [property: Id(3)] double Weight,
     [property: Id(4)] string ByteEndpoint,
-    [property: Id(5)] DateTimeOffset? DownSince = null);
+    [property: Id(5)] DateTimeOffset? DownSince = null,
+    [property: Id(6)] string SiloEndpoint = "");
 
 /// <summary>
 /// Who owns data (DESIGN principle 3): the nodes with their state, zone and weight, versioned by an epoch that
@@ -25,7 +26,9 @@ public sealed record PlacementNode(
 [GenerateSerializer, Immutable, Alias("wharf.placement-view.v1")]
 public sealed record PlacementView(
     [property: Id(0)] long Epoch,
-    [property: Id(1)] IReadOnlyList<PlacementNode> Nodes)
+    [property: Id(1)] IReadOnlyList<PlacementNode> Nodes,
+    [property: Id(2)] int Replicas = 1,
+    [property: Id(3)] int WriteQuorum = 1)
 {
     public static readonly PlacementView Empty = new(0, []);
 
