@@ -40,7 +40,7 @@ public sealed class ConsulPeer : IAsyncDisposable
     private readonly object _lock = new();
     private readonly SortedDictionary<string, Entry> _kv = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _tombstones = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ConsulServiceRegistration> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ConsulAgentService> _services = new(StringComparer.Ordinal);
     private readonly string? _token;
     private WebApplication _app = null!;
     private ulong _index = 1;
@@ -55,9 +55,9 @@ public sealed class ConsulPeer : IAsyncDisposable
 
     public ulong Index { get { lock (_lock) { return _index; } } }
 
-    public IReadOnlyDictionary<string, ConsulServiceRegistration> Services
+    public IReadOnlyDictionary<string, ConsulAgentService> Services
     {
-        get { lock (_lock) { return new Dictionary<string, ConsulServiceRegistration>(_services); } }
+        get { lock (_lock) { return new Dictionary<string, ConsulAgentService>(_services); } }
     }
 
     public static async Task<ConsulPeer> StartAsync(string? token = null)
@@ -138,7 +138,7 @@ public sealed class ConsulPeer : IAsyncDisposable
         }
         else if (path == "/v1/agent/service/register" && method == "PUT")
         {
-            var registration = await JsonSerializer.DeserializeAsync(http.Request.Body, ConsulJson.Default.ConsulServiceRegistration);
+            var registration = await JsonSerializer.DeserializeAsync(http.Request.Body, ConsulJson.Default.ConsulAgentService);
             if (registration is null || (registration.Id == "" && registration.Name == ""))
             {
                 await Text(http, 400, "Missing service name");

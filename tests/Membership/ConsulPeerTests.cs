@@ -180,14 +180,14 @@ public sealed class ConsulPeerTests
         await using var peer = await ConsulPeer.StartAsync();
         using var consul = new ConsulClient(peer.Address);
 
-        await consul.RegisterServiceAsync(new ConsulServiceRegistration
+        await consul.RegisterServiceAsync(new ConsulAgentService
         {
             Id = "wharf-silo-n1",
             Name = "wharf-silo",
             Address = "127.0.0.1",
             Port = 7001,
             Tags = ["silo"],
-            Check = new ConsulServiceCheck { Http = "http://127.0.0.1:7001/healthz", Interval = "5s", DeregisterCriticalServiceAfter = "1m" },
+            Check = new ConsulAgentCheck { Http = "http://127.0.0.1:7001/healthz", Interval = "5s", DeregisterCriticalServiceAfter = "1m" },
         }, Ct);
 
         var service = Assert.Single(peer.Services).Value;
@@ -260,5 +260,33 @@ public sealed class ConsulPeerTests
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.UseOrleans(s => MembershipSetup.ConfigureSilo(s, options, clusterId, RedisServer.FreePort(), RedisServer.FreePort()));
         return builder.Build();
+    }
+}
+
+public sealed class ConsulServiceRegistrationTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact(Timeout = 20000)]
+    public async Task ConsulPeer_sees_a_host_register_at_start_with_its_health_check_and_deregister_at_stop()
+    {
+        await using var peer = await ConsulPeer.StartAsync(token: "t");
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddLogging();
+        builder.Services.AddConsulServiceRegistration(o =>
+        {
+            (o.Address, o.Token, o.ServiceName, o.ServiceId, o.Port) = (peer.Address, "t", "wharf-gateway", "wharf-gateway-1", 5055);
+            o.HealthUrl = "http://127.0.0.1:5055/healthz";
+        });
+        using var host = builder.Build();
+
+        await host.StartAsync(Ct);
+        var service = Assert.Single(peer.Services);
+        Assert.Equal("wharf-gateway-1", service.Key);
+        Assert.Equal("http://127.0.0.1:5055/healthz", service.Value.Check!.Http);
+        Assert.Equal("10000ms", service.Value.Check.Interval);
+
+        await host.StopAsync(Ct);
+        Assert.Empty(peer.Services);
     }
 }

@@ -106,10 +106,10 @@ public sealed class ConsulClient : IDisposable
     }
 
     /// <summary><c>PUT /v1/agent/service/register</c> on the local agent.</summary>
-    public async Task RegisterServiceAsync(ConsulServiceRegistration registration, CancellationToken cancellationToken = default)
+    public async Task RegisterServiceAsync(ConsulAgentService registration, CancellationToken cancellationToken = default)
     {
         const string path = "v1/agent/service/register";
-        using var content = JsonContent.Create(registration, ConsulJson.Default.ConsulServiceRegistration);
+        using var content = JsonContent.Create(registration, ConsulJson.Default.ConsulAgentService);
         using var response = await SendAsync(HttpMethod.Put, path, content, _requestTimeout, cancellationToken);
         await EnsureSuccessAsync(response, path, cancellationToken);
     }
