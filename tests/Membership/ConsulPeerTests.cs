@@ -144,6 +144,7 @@ public sealed class ConsulPeerTests
         var before = await consul.ListAsync("restore/", cancellationToken: Ct);
 
         peer.RestoreSnapshot(snapshot);
+        // A query that began after the restore with the old, higher index waits out its time (nothing wakes it).
         var answered = await consul.ListAsync("restore/", before.Index, TimeSpan.FromMilliseconds(300), Ct);
         Assert.True(answered.Index < before.Index);
 
@@ -154,6 +155,39 @@ public sealed class ConsulPeerTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1));
         Assert.Equal(10, fresh.Pairs.Count);
         Assert.Equal(1UL, ConsulClient.NextWaitIndex(0, 0));
+    }
+
+    [Fact(Timeout = 20000)]
+    public async Task ConsulPeer_watch_yields_changes_and_holds_one_request_open_between_them()
+    {
+        await using var peer = await ConsulPeer.StartAsync();
+        using var consul = new ConsulClient(peer.Address);
+        await consul.PutAsync("feed/a", "1"u8.ToArray(), cancellationToken: Ct);
+        var snapshot = peer.TakeSnapshot();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        await using var watch = consul.WatchAsync("feed/", TimeSpan.FromSeconds(5), stop.Token).GetAsyncEnumerator(stop.Token);
+
+        Assert.True(await watch.MoveNextAsync());
+        Assert.Single(watch.Current.Pairs);
+        var before = peer.Requests;
+        var next = watch.MoveNextAsync().AsTask();
+        await Task.Delay(500, Ct);
+        Assert.False(next.IsCompleted);
+        Assert.Equal(before + 1, peer.Requests);
+
+        await consul.PutAsync("feed/b", "2"u8.ToArray(), cancellationToken: Ct);
+        Assert.True(await next);
+        Assert.Equal(2, watch.Current.Pairs.Count);
+
+        // A restore takes the index back and wakes blocked queries: the watch starts over and reports the restored keys.
+        next = watch.MoveNextAsync().AsTask();
+        await Task.Delay(100, Ct);
+        var clock = Stopwatch.StartNew();
+        peer.RestoreSnapshot(snapshot);
+        Assert.True(await next);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
+        Assert.Single(watch.Current.Pairs);
+        await stop.CancelAsync();
     }
 
     [Fact(Timeout = 20000)]
