@@ -127,6 +127,22 @@ public sealed class ContentManagementTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Deleting_a_manifest_keeps_the_tags_that_moved_away_from_it()
+    {
+        var name = UniqueName("moved");
+        var old = await Client.PushImageAsync(name, "latest");
+        var current = await Client.PushImageAsync(name, "latest");
+        using (var delete = await Client.DeleteAsync($"/v2/{name}/manifests/{old.Digest}"))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, delete.StatusCode);
+        }
+        using var head = await Client.HeadAsync($"/v2/{name}/manifests/latest");
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Equal(current.Digest, Header(head, "Docker-Content-Digest"));
+        Assert.Equal(["latest"], await TagsAsync(name));
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Delete_of_an_unknown_manifest_returns_404_MANIFEST_UNKNOWN()
     {
         var name = UniqueName("delete");

@@ -65,6 +65,17 @@ public sealed class ErrorTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Repository_name_of_255_characters_is_accepted()
+    {
+        var name = UniqueName("long");
+        name += "/" + new string('a', 255 - name.Length - 1);
+        Assert.Equal(255, name.Length);
+        var digest = await Client.PushBlobAsync(name, RandomBytes(10));
+        using var head = await Client.HeadAsync($"/v2/{name}/blobs/{digest}");
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Repository_name_over_255_characters_returns_400_NAME_INVALID()
     {
         var name = "conformance/" + new string('a', 250);

@@ -28,7 +28,7 @@ namespace Wharf.Tests.Membership;
 /// at most 64 operations; one index for the whole transaction.</item>
 /// <item>Blocking queries: <c>?index=N&amp;wait=D</c> holds the read until the resource's index passes N or D
 /// (at most 10 min, default 5 min) elapses. <see cref="RestoreSnapshot"/> puts back an older state, so the index
-/// goes backwards as after a snapshot restore, so clients' reset-to-0 rule can be tested.</item>
+/// goes backwards as after a snapshot restore, and wakes every blocking query as Consul's restore does, so clients' reset-to-0 rule can be tested.</item>
 /// <item>ACLs: with a token configured, a request without that <c>X-Consul-Token</c> (or <c>?token=</c>) gets 403.</item>
 /// <item>Agent: <c>PUT /v1/agent/service/register</c> and <c>/v1/agent/service/deregister/:id</c> (404 for an unknown id).</item>
 /// </list>
@@ -40,10 +40,11 @@ public sealed class ConsulPeer : IAsyncDisposable
     private readonly object _lock = new();
     private readonly SortedDictionary<string, Entry> _kv = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _tombstones = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ConsulServiceRegistration> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ConsulAgentService> _services = new(StringComparer.Ordinal);
     private readonly string? _token;
     private WebApplication _app = null!;
     private ulong _index = 1;
+    private int _restores;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ConsulPeer(string? token) => _token = token;
@@ -55,9 +56,9 @@ public sealed class ConsulPeer : IAsyncDisposable
 
     public ulong Index { get { lock (_lock) { return _index; } } }
 
-    public IReadOnlyDictionary<string, ConsulServiceRegistration> Services
+    public IReadOnlyDictionary<string, ConsulAgentService> Services
     {
-        get { lock (_lock) { return new Dictionary<string, ConsulServiceRegistration>(_services); } }
+        get { lock (_lock) { return new Dictionary<string, ConsulAgentService>(_services); } }
     }
 
     public static async Task<ConsulPeer> StartAsync(string? token = null)
@@ -101,6 +102,8 @@ public sealed class ConsulPeer : IAsyncDisposable
                 _tombstones[k] = i;
             }
             _index = index;
+            // Consul's state store abandons every blocking query on a restore, so they answer at once.
+            _restores++;
             SignalLocked();
         }
     }
@@ -138,7 +141,7 @@ public sealed class ConsulPeer : IAsyncDisposable
         }
         else if (path == "/v1/agent/service/register" && method == "PUT")
         {
-            var registration = await JsonSerializer.DeserializeAsync(http.Request.Body, ConsulJson.Default.ConsulServiceRegistration);
+            var registration = await JsonSerializer.DeserializeAsync(http.Request.Body, ConsulJson.Default.ConsulAgentService);
             if (registration is null || (registration.Id == "" && registration.Name == ""))
             {
                 await Text(http, 400, "Missing service name");
@@ -172,13 +175,20 @@ public sealed class ConsulPeer : IAsyncDisposable
         var waitIndex = ulong.TryParse(http.Request.Query["index"], NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : 0;
         var wait = ParseWait(http.Request.Query["wait"]);
         var deadline = DateTime.UtcNow + wait;
+        int restores;
+        lock (_lock)
+        {
+            restores = _restores;
+        }
         while (true)
         {
             Task changed;
             List<Entry> found;
             ulong index;
+            bool abandoned;
             lock (_lock)
             {
+                abandoned = _restores != restores;
                 found = recurse
                     ? _kv.Values.Where(e => e.Key.StartsWith(key, StringComparison.Ordinal)).ToList()
                     : _kv.TryGetValue(key, out var e) ? [e] : [];
@@ -186,7 +196,7 @@ public sealed class ConsulPeer : IAsyncDisposable
                 changed = _changed.Task;
             }
             var remaining = deadline - DateTime.UtcNow;
-            if (waitIndex == 0 || index > waitIndex || remaining <= TimeSpan.Zero)
+            if (waitIndex == 0 || index > waitIndex || abandoned || remaining <= TimeSpan.Zero)
             {
                 http.Response.Headers["X-Consul-Index"] = index.ToString(CultureInfo.InvariantCulture);
                 if (found.Count == 0)

@@ -144,6 +144,7 @@ public sealed class ConsulPeerTests
         var before = await consul.ListAsync("restore/", cancellationToken: Ct);
 
         peer.RestoreSnapshot(snapshot);
+        // A query that began after the restore with the old, higher index waits out its time (nothing wakes it).
         var answered = await consul.ListAsync("restore/", before.Index, TimeSpan.FromMilliseconds(300), Ct);
         Assert.True(answered.Index < before.Index);
 
@@ -154,6 +155,39 @@ public sealed class ConsulPeerTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1));
         Assert.Equal(10, fresh.Pairs.Count);
         Assert.Equal(1UL, ConsulClient.NextWaitIndex(0, 0));
+    }
+
+    [Fact(Timeout = 20000)]
+    public async Task ConsulPeer_watch_yields_changes_and_holds_one_request_open_between_them()
+    {
+        await using var peer = await ConsulPeer.StartAsync();
+        using var consul = new ConsulClient(peer.Address);
+        await consul.PutAsync("feed/a", "1"u8.ToArray(), cancellationToken: Ct);
+        var snapshot = peer.TakeSnapshot();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        await using var watch = consul.WatchAsync("feed/", TimeSpan.FromSeconds(5), stop.Token).GetAsyncEnumerator(stop.Token);
+
+        Assert.True(await watch.MoveNextAsync());
+        Assert.Single(watch.Current.Pairs);
+        var before = peer.Requests;
+        var next = watch.MoveNextAsync().AsTask();
+        await Task.Delay(500, Ct);
+        Assert.False(next.IsCompleted);
+        Assert.Equal(before + 1, peer.Requests);
+
+        await consul.PutAsync("feed/b", "2"u8.ToArray(), cancellationToken: Ct);
+        Assert.True(await next);
+        Assert.Equal(2, watch.Current.Pairs.Count);
+
+        // A restore takes the index back and wakes blocked queries: the watch starts over and reports the restored keys.
+        next = watch.MoveNextAsync().AsTask();
+        await Task.Delay(100, Ct);
+        var clock = Stopwatch.StartNew();
+        peer.RestoreSnapshot(snapshot);
+        Assert.True(await next);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
+        Assert.Single(watch.Current.Pairs);
+        await stop.CancelAsync();
     }
 
     [Fact(Timeout = 20000)]
@@ -180,14 +214,14 @@ public sealed class ConsulPeerTests
         await using var peer = await ConsulPeer.StartAsync();
         using var consul = new ConsulClient(peer.Address);
 
-        await consul.RegisterServiceAsync(new ConsulServiceRegistration
+        await consul.RegisterServiceAsync(new ConsulAgentService
         {
             Id = "wharf-silo-n1",
             Name = "wharf-silo",
             Address = "127.0.0.1",
             Port = 7001,
             Tags = ["silo"],
-            Check = new ConsulServiceCheck { Http = "http://127.0.0.1:7001/healthz", Interval = "5s", DeregisterCriticalServiceAfter = "1m" },
+            Check = new ConsulAgentCheck { Http = "http://127.0.0.1:7001/healthz", Interval = "5s", DeregisterCriticalServiceAfter = "1m" },
         }, Ct);
 
         var service = Assert.Single(peer.Services).Value;
@@ -260,5 +294,33 @@ public sealed class ConsulPeerTests
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.UseOrleans(s => MembershipSetup.ConfigureSilo(s, options, clusterId, RedisServer.FreePort(), RedisServer.FreePort()));
         return builder.Build();
+    }
+}
+
+public sealed class ConsulServiceRegistrationTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact(Timeout = 20000)]
+    public async Task ConsulPeer_sees_a_host_register_at_start_with_its_health_check_and_deregister_at_stop()
+    {
+        await using var peer = await ConsulPeer.StartAsync(token: "t");
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddLogging();
+        builder.Services.AddConsulServiceRegistration(o =>
+        {
+            (o.Address, o.Token, o.ServiceName, o.ServiceId, o.Port) = (peer.Address, "t", "wharf-gateway", "wharf-gateway-1", 5055);
+            o.HealthUrl = "http://127.0.0.1:5055/healthz";
+        });
+        using var host = builder.Build();
+
+        await host.StartAsync(Ct);
+        var service = Assert.Single(peer.Services);
+        Assert.Equal("wharf-gateway-1", service.Key);
+        Assert.Equal("http://127.0.0.1:5055/healthz", service.Value.Check!.Http);
+        Assert.Equal("10000ms", service.Value.Check.Interval);
+
+        await host.StopAsync(Ct);
+        Assert.Empty(peer.Services);
     }
 }

@@ -31,7 +31,7 @@ public static class ManifestParser
             {
                 throw Invalid("manifest must be a JSON object");
             }
-            if (!root.TryGetProperty("schemaVersion", out var sv) || sv.ValueKind != JsonValueKind.Number || sv.GetInt32() != 2)
+            if (!root.TryGetProperty("schemaVersion", out var sv) || sv.ValueKind != JsonValueKind.Number || !sv.TryGetInt32(out var version) || version != 2)
             {
                 throw Invalid("only schemaVersion 2 manifests are supported");
             }

@@ -51,6 +51,27 @@ public sealed class ConsulClient : IDisposable
         ReadAsync("v1/kv/" + EscapeKey(prefix) + "?recurse", waitIndex, wait, cancellationToken);
 
     /// <summary>
+    /// Follows a prefix with blocking queries: yields the current keys at once, then again each time Consul's index
+    /// for the prefix moves (including backwards, after which it starts over from index 0). Between changes it holds
+    /// one request open per <paramref name="wait"/> instead of polling.
+    /// </summary>
+    public async IAsyncEnumerable<ConsulQueryResult> WatchAsync(string prefix, TimeSpan wait,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ulong index = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var result = await ListAsync(prefix, index, wait, cancellationToken);
+            var next = NextWaitIndex(index, result.Index);
+            if (index == 0 || result.Index != index)
+            {
+                yield return result;
+            }
+            index = next;
+        }
+    }
+
+    /// <summary>
     /// The index to pass to the next blocking query after one answered <paramref name="answered"/>, following the
     /// "implementation details" of Consul's blocking-query page: an index that goes backwards (a snapshot restore,
     /// a new cluster) resets to 0 so the next query does not block on a value the server will not reach soon, and
@@ -106,10 +127,10 @@ public sealed class ConsulClient : IDisposable
     }
 
     /// <summary><c>PUT /v1/agent/service/register</c> on the local agent.</summary>
-    public async Task RegisterServiceAsync(ConsulServiceRegistration registration, CancellationToken cancellationToken = default)
+    public async Task RegisterServiceAsync(ConsulAgentService registration, CancellationToken cancellationToken = default)
     {
         const string path = "v1/agent/service/register";
-        using var content = JsonContent.Create(registration, ConsulJson.Default.ConsulServiceRegistration);
+        using var content = JsonContent.Create(registration, ConsulJson.Default.ConsulAgentService);
         using var response = await SendAsync(HttpMethod.Put, path, content, _requestTimeout, cancellationToken);
         await EnsureSuccessAsync(response, path, cancellationToken);
     }

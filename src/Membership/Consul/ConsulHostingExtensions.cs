@@ -16,6 +16,14 @@ public static class ConsulHostingExtensions
         return silo;
     }
 
+    /// <summary>Registers the process as a Consul service while the host runs (see <see cref="ConsulServiceRegistration"/>).</summary>
+    public static IServiceCollection AddConsulServiceRegistration(this IServiceCollection services, Action<ConsulServiceRegistrationOptions> configure)
+    {
+        services.Configure(configure);
+        services.AddHostedService<ConsulServiceRegistration>();
+        return services;
+    }
+
     /// <summary>Orleans clients find gateways in the Consul membership table.</summary>
     public static IClientBuilder UseConsulClustering(this IClientBuilder client, Action<ConsulClusteringOptions> configure)
     {

@@ -91,7 +91,7 @@ public sealed record ConsulTxnResponse
 public sealed record ConsulTxnResult(bool Committed, IReadOnlyList<ConsulKvPair> Results, IReadOnlyList<ConsulTxnError> Errors);
 
 /// <summary>The body of <c>PUT /v1/agent/service/register</c> (the fields Wharf uses).</summary>
-public sealed record ConsulServiceRegistration
+public sealed record ConsulAgentService
 {
     [JsonPropertyName("ID")]
     public string Id { get; init; } = "";
@@ -110,11 +110,11 @@ public sealed record ConsulServiceRegistration
     public Dictionary<string, string>? Meta { get; init; }
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public ConsulServiceCheck? Check { get; init; }
+    public ConsulAgentCheck? Check { get; init; }
 }
 
 /// <summary>An HTTP check: Consul GETs <see cref="Http"/> every <see cref="Interval"/> (durations like "10s").</summary>
-public sealed record ConsulServiceCheck
+public sealed record ConsulAgentCheck
 {
     [JsonPropertyName("HTTP")]
     public string Http { get; init; } = "";
@@ -131,5 +131,5 @@ public sealed record ConsulServiceCheck
 [JsonSerializable(typeof(List<ConsulKvPair>))]
 [JsonSerializable(typeof(List<ConsulTxnOp>))]
 [JsonSerializable(typeof(ConsulTxnResponse))]
-[JsonSerializable(typeof(ConsulServiceRegistration))]
+[JsonSerializable(typeof(ConsulAgentService))]
 public sealed partial class ConsulJson : JsonSerializerContext;
