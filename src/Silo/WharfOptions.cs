@@ -1,3 +1,5 @@
+using Wharf.Membership;
+
 namespace Wharf.Silo;
 
 /// <summary>The <c>Wharf</c> configuration section (environment form <c>Wharf__Section__Key</c>).</summary>
@@ -9,6 +11,20 @@ public sealed class WharfOptions
     public string DataPath { get; set; } = "./data";
 
     public string ClusterId { get; set; } = "wharf";
+
+    /// <summary><c>AllInOne</c> (a silo with the gateway co-hosted; the default) or <c>Silo</c> (a cluster member).</summary>
+    public string Role { get; set; } = AllInOneRole;
+
+    public const string AllInOneRole = "AllInOne";
+    public const string SiloRole = "Silo";
+
+    public bool IsAllInOne => string.Equals(Role, AllInOneRole, StringComparison.OrdinalIgnoreCase);
+
+    public NodeOptions Node { get; set; } = new();
+
+    public BytesOptions Bytes { get; set; } = new();
+
+    public ClusterFormationOptions Cluster { get; set; } = new();
 
     public ReplicationOptions Replication { get; set; } = new();
 
@@ -32,9 +48,29 @@ public sealed class WharfOptions
         {
             yield return $"Wharf:Replication needs 1 <= WriteQuorum ({Replication.WriteQuorum}) <= Factor ({Replication.Factor})";
         }
-        if (!string.Equals(Membership.Provider, "Localhost", StringComparison.OrdinalIgnoreCase))
+        if (!IsAllInOne && !string.Equals(Role, SiloRole, StringComparison.OrdinalIgnoreCase))
         {
-            yield return $"Wharf:Membership:Provider '{Membership.Provider}' is not available in this build; use Localhost";
+            yield return $"Wharf:Role must be AllInOne or Silo, not '{Role}'";
+        }
+        foreach (var problem in Membership.Validate())
+        {
+            yield return problem;
+        }
+        if (!IsAllInOne && Membership.IsLocalhost)
+        {
+            yield return "a Silo in a cluster needs Wharf:Membership:Provider Consul or Redis (Localhost is for the all-in-one)";
+        }
+        if (!System.Net.IPAddress.TryParse(Node.Address, out _))
+        {
+            yield return $"Wharf:Node:Address must be an IP address other nodes reach this one at, not '{Node.Address}'";
+        }
+        if (Node.Weight <= 0)
+        {
+            yield return "Wharf:Node:Weight must be positive";
+        }
+        if (Bytes.Port is < 0 or > 65535)
+        {
+            yield return "Wharf:Bytes:Port must be 0 (pick a free one) or a TCP port";
         }
         if (Uploads.ExpireAfter <= TimeSpan.Zero || Uploads.SweepInterval <= TimeSpan.Zero)
         {
@@ -54,13 +90,26 @@ public sealed class ReplicationOptions
     public int WriteQuorum { get; set; } = 1;
 }
 
-public sealed class MembershipOptions
+public sealed class NodeOptions
 {
-    public string Provider { get; set; } = "Localhost";
+    /// <summary>The IP address other silos and gateways reach this node at.</summary>
+    public string Address { get; set; } = "127.0.0.1";
 
-    public string? Address { get; set; }
+    public string Zone { get; set; } = "";
 
-    public string? Token { get; set; }
+    public double Weight { get; set; } = 1;
+}
+
+public sealed class BytesOptions
+{
+    /// <summary>The gRPC byte service's port (HTTP/2 without TLS); 0 picks a free one.</summary>
+    public int Port { get; set; }
+}
+
+public sealed class ClusterFormationOptions
+{
+    /// <summary>How many nodes form the cluster; a node joining after that many own data joins as Joining.</summary>
+    public int BootstrapExpect { get; set; } = 3;
 }
 
 /// <summary>Orleans' own ports; 0 picks a free loopback port (its defaults 11111/30000 collide between processes).</summary>

@@ -10,12 +10,13 @@ namespace Wharf.Contracts.Grains;
 [Alias("wharf.IRepositoryGrain")]
 public interface IRepositoryGrain : IGrainWithStringKey
 {
-    /// <summary>Size of the blob when this repository links it, else null (blobs are scoped to repositories).</summary>
+    /// <summary>The blob's link when this repository has it, else null (blobs are scoped to repositories).</summary>
     [Alias("GetBlobLink"), ReadOnly]
-    Task<long?> GetBlobLink(Digest digest);
+    Task<BlobLink?> GetBlobLink(Digest digest);
 
+    /// <summary>Links a blob, recording which nodes hold its bytes.</summary>
     [Alias("LinkBlob")]
-    Task LinkBlob(Digest digest, long size);
+    Task LinkBlob(Digest digest, long size, string[] holders);
 
     /// <summary>Removes the link; false when there was none.</summary>
     [Alias("UnlinkBlob")]
@@ -37,6 +38,17 @@ public interface IRepositoryGrain : IGrainWithStringKey
 
     [Alias("ListReferrers"), ReadOnly]
     Task<ReferrerPage> ListReferrers(Digest subject, string? artifactType, string? last, int limit);
+}
+
+/// <summary>One shard of the catalog index (key: shard number), placed on that shard's owner.</summary>
+[Alias("wharf.ICatalogShardGrain")]
+public interface ICatalogShardGrain : IGrainWithIntegerKey
+{
+    [Alias("Add")]
+    Task Add(string repository);
+
+    [Alias("List"), ReadOnly]
+    Task<Page> List(string? last, int limit);
 }
 
 /// <summary>Lists repositories from the sharded catalog index (DESIGN principle 10). Key: 0.</summary>

@@ -9,7 +9,8 @@ public sealed record UploadState(
     [property: Id(2)] long Offset,
     [property: Id(3)] byte[] HashState,
     [property: Id(4)] DateTimeOffset Started,
-    [property: Id(5)] DateTimeOffset Touched);
+    [property: Id(5)] DateTimeOffset Touched,
+    [property: Id(6)] string[] Owners);
 
 /// <summary>A chunk lease: only its holder may append and advance the upload (two PATCHes never interleave).</summary>
 [GenerateSerializer, Immutable, Alias("wharf.chunk-lease.v1")]
@@ -24,8 +25,9 @@ public sealed record ChunkLease(
 [Alias("wharf.IUploadSessionGrain")]
 public interface IUploadSessionGrain : IGrainWithStringKey
 {
+    /// <summary>Opens the session with its byte owners pinned (DESIGN principle 8): every chunk goes to them.</summary>
     [Alias("Start")]
-    Task<UploadState> Start(string repository, string algorithm);
+    Task<UploadState> Start(string repository, string algorithm, string[] owners);
 
     [Alias("Get")]
     Task<UploadState?> Get();

@@ -48,3 +48,9 @@ public sealed record Referrer(
 public sealed record ReferrerPage(
     [property: Id(0)] Referrer[] Items,
     [property: Id(1)] string? NextLast);
+
+/// <summary>A repository's link to a blob: its size and the nodes that hold its bytes (best first).</summary>
+[GenerateSerializer, Immutable, Alias("wharf.blob-link.v1")]
+public sealed record BlobLink(
+    [property: Id(0)] long Size,
+    [property: Id(1)] string[] Holders);

@@ -6,6 +6,9 @@ public enum NodeState
     Down = 1,
     Draining = 2,
     Removed = 3,
+
+    /// <summary>New to a cluster that already holds data: owns nothing until repair hands it its share.</summary>
+    Joining = 4,
 }
 
 /// <summary>One node of the placement view, identified by its persistent node id (never by SiloAddress).</summary>

@@ -20,6 +20,8 @@ public static class Shards
 
     public static int OfUpload(string uploadId) => OfText("upload\0" + uploadId);
 
+    public static int OfCatalogShard(long catalogShard) => OfText("catalog\0" + catalogShard.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
     private static int OfText(string text)
     {
         Span<byte> hash = stackalloc byte[32];

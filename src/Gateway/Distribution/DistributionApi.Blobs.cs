@@ -11,17 +11,17 @@ public sealed partial class DistributionApi
     {
         var digest = ParseDigest(digestText);
         // Blobs are scoped: a repository serves only what it links, never merely what another repository holds.
-        var size = await Repository(name).GetBlobLink(digest);
-        if (size is null)
+        var link = await Repository(name).GetBlobLink(digest);
+        if (link is null)
         {
             await OciError.WriteAsync(context, ErrorCode.BlobUnknown, $"blob {digest} is not in repository {name}");
             return;
         }
-        await WriteBlobAsync(context, digest, size.Value, "application/octet-stream");
+        await WriteBlobAsync(context, digest, link.Size, "application/octet-stream", link.Holders);
     }
 
     /// <summary>Answers a blob or manifest body with Range support (RFC 9110 §14).</summary>
-    private async Task WriteBlobAsync(HttpContext context, Digest digest, long size, string contentType)
+    private async Task WriteBlobAsync(HttpContext context, Digest digest, long size, string contentType, string[] holders)
     {
         var response = context.Response;
         response.Headers[DigestHeader] = digest.ToString();
@@ -53,7 +53,7 @@ public sealed partial class DistributionApi
         {
             return;
         }
-        await using var stream = await bytes.OpenReadAsync(digest, offset, length, context.RequestAborted);
+        await using var stream = await OpenBlobAsync(digest, offset, length, holders, context.RequestAborted);
         if (stream is null)
         {
             await OciError.WriteAsync(context, ErrorCode.BlobUnknown, $"bytes of {digest} are not available");

@@ -48,7 +48,7 @@ public sealed partial class DistributionApi
             }
             manifest = child;
         }
-        await WriteBlobAsync(context, manifest.Digest, manifest.Size, manifest.MediaType);
+        await WriteBlobAsync(context, manifest.Digest, manifest.Size, manifest.MediaType, []);
     }
 
     /// <summary>The media types listed in Accept, or null when any type is acceptable.</summary>
@@ -75,7 +75,7 @@ public sealed partial class DistributionApi
 
     private async Task<ManifestRef?> DefaultPlatformAsync(IRepositoryGrain repository, ManifestRef index, CancellationToken ct)
     {
-        await using var stream = await bytes.OpenReadAsync(index.Digest, 0, index.Size, ct);
+        await using var stream = await OpenBlobAsync(index.Digest, 0, index.Size, [], ct);
         if (stream is null)
         {
             return null;
@@ -140,7 +140,7 @@ public sealed partial class DistributionApi
             tags.Add(tag);
         }
         var manifest = ManifestParser.Parse(body, request.ContentType, digest);
-        await bytes.WriteBlobAsync(digest, new MemoryStream(body, writable: false), body.Length, context.RequestAborted);
+        await WriteToOwnersAsync(digest, new MemoryStream(body, writable: false), body.Length, context.RequestAborted);
         var result = await Repository(name).PutManifest(manifest, [.. tags]);
         if (!result.Succeeded)
         {

@@ -33,8 +33,8 @@ public sealed partial class DistributionApi
         {
             // Single-POST monolithic upload: the digest is known up front, so bytes go straight to the store.
             var digest = ParseDigest(digestText.ToString());
-            var size = await bytes.WriteBlobAsync(digest, context.Request.Body, context.Request.ContentLength, context.RequestAborted);
-            await repository.LinkBlob(digest, size);
+            var (size, holders) = await WriteToOwnersAsync(digest, context.Request.Body, context.Request.ContentLength, context.RequestAborted);
+            await repository.LinkBlob(digest, size, holders);
             BlobCreated(context, name, digest);
             return;
         }
@@ -46,7 +46,7 @@ public sealed partial class DistributionApi
             return;
         }
         var id = Guid.NewGuid().ToString("N");
-        await grains.GetGrain<IUploadSessionGrain>(id).Start(name, algorithm);
+        await grains.GetGrain<IUploadSessionGrain>(id).Start(name, algorithm, [.. router.OwnersOfUpload(id)]);
         UploadAccepted(context, name, id, 0, StatusCodes.Status202Accepted);
     }
 
@@ -56,12 +56,12 @@ public sealed partial class DistributionApi
         {
             return false;
         }
-        var size = await Repository(from).GetBlobLink(digest.Value);
-        if (size is null || await bytes.StatAsync(digest.Value, context.RequestAborted) is null)
+        var link = await Repository(from).GetBlobLink(digest.Value);
+        if (link is null)
         {
             return false;
         }
-        await Repository(name).LinkBlob(digest.Value, size.Value);
+        await Repository(name).LinkBlob(digest.Value, link.Size, link.Holders);
         BlobCreated(context, name, digest.Value);
         return true;
     }
@@ -118,10 +118,11 @@ public sealed partial class DistributionApi
                 await OciError.WriteAsync(context, ErrorCode.DigestInvalid, $"uploaded content does not match {digest}");
                 return;
             }
-            await bytes.CommitUploadAsync(id, digest, length, context.RequestAborted);
-            await Repository(name).LinkBlob(digest, length);
+            var (node, holders) = UploadNode(id, lease.State);
+            await node.CommitUploadAsync(id, digest, length, context.RequestAborted);
+            await Repository(name).LinkBlob(digest, length, holders);
             await session.End();
-            await bytes.DeleteUploadAsync(id, CancellationToken.None);
+            await node.DeleteUploadAsync(id, CancellationToken.None);
             BlobCreated(context, name, digest);
         });
     }
@@ -136,7 +137,7 @@ public sealed partial class DistributionApi
             return;
         }
         await session.End();
-        await bytes.DeleteUploadAsync(id, CancellationToken.None);
+        await UploadNode(id, state).Node.DeleteUploadAsync(id, CancellationToken.None);
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
@@ -211,7 +212,7 @@ public sealed partial class DistributionApi
         }
         using var hash = ResumableHash.Restore(state.HashState);
         var hashing = new HashingReadStream(request.Body, hash);
-        var length = await bytes.AppendUploadAsync(id, state.Offset, hashing, context.RequestAborted);
+        var length = await UploadNode(id, state).Node.AppendUploadAsync(id, state.Offset, hashing, context.RequestAborted);
         if (length != state.Offset + hashing.BytesRead)
         {
             throw new RegistryException(ErrorCode.BlobUploadInvalid, "upload length disagrees with the bytes received");

@@ -1,16 +1,10 @@
-using System.Collections.Concurrent;
-
 namespace Wharf.Membership.Topology;
 
-/// <summary>The localhost backend: one process, so the "cluster-wide" keys live in memory (shared per cluster id).</summary>
+/// <summary>The localhost backend: one process, so the "cluster-wide" keys live in the host's memory.</summary>
 public sealed class LocalCasStore : ICasStore
 {
-    private static readonly ConcurrentDictionary<string, LocalCasStore> Clusters = new();
-
     private readonly Dictionary<string, CasEntry> _entries = new(StringComparer.Ordinal);
     private ulong _version;
-
-    public static LocalCasStore ForCluster(string clusterId) => Clusters.GetOrAdd(clusterId, _ => new LocalCasStore());
 
     public Task<CasEntry> GetAsync(string key, CancellationToken cancellationToken)
     {

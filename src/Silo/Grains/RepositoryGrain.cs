@@ -1,4 +1,5 @@
 using Orleans.Concurrency;
+using Wharf.Silo.Placement;
 using Wharf.Contracts.Grains;
 using Wharf.Contracts.Oci;
 using Wharf.Silo.Storage;
@@ -11,26 +12,29 @@ namespace Wharf.Silo.Grains;
 /// methods have no awaits between reading and writing the records, so turns cannot interleave mid-change).
 /// Each operation touches O(1) keys: a repository with 50,000 tags costs a push no more than one with 5.
 /// </summary>
-[Reentrant]
+[Reentrant, ShardOwnerPlacement, GrainType(GrainTypes.Repository)]
 public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : Grain, IRepositoryGrain
 {
     private string Name => this.GetPrimaryKeyString();
 
-    public Task<long?> GetBlobLink(Digest digest)
+    public Task<BlobLink?> GetBlobLink(Digest digest)
     {
         var link = RecordJson.Decode<BlobLinkRecord>(records.Get(Keys.BlobLink(Name, digest)));
-        return Task.FromResult(link?.Size);
+        return Task.FromResult(link is null ? null : new BlobLink(link.Size, link.Holders ?? []));
     }
 
-    public async Task LinkBlob(Digest digest, long size)
+    public async Task LinkBlob(Digest digest, long size, string[] holders)
     {
-        if (records.Exists(Keys.BlobLink(Name, digest)))
+        var existing = RecordJson.Decode<BlobLinkRecord>(records.Get(Keys.BlobLink(Name, digest)));
+        if (existing is not null && holders.All(h => existing.Holders?.Contains(h) == true))
         {
             return;
         }
+        // The same blob pushed again through another node: remember every holder, first ones first.
+        var all = (existing?.Holders ?? []).Concat(holders).Distinct(StringComparer.Ordinal).ToArray();
         var batch = new RecordBatch();
-        EnsureHeader(batch);
-        batch.Put(Keys.BlobLink(Name, digest), RecordJson.Encode(new BlobLinkRecord(1, size, DateTimeOffset.UtcNow)));
+        await EnsureHeaderAsync(batch);
+        batch.Put(Keys.BlobLink(Name, digest), RecordJson.Encode(new BlobLinkRecord(1, size, existing?.Created ?? DateTimeOffset.UtcNow, all)));
         batch.Put(Keys.BlobBackReference(digest, Name), RecordJson.Empty);
         await log.AppendAsync(Name, batch);
     }
@@ -86,7 +90,7 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
         }
         var now = DateTimeOffset.UtcNow;
         var batch = new RecordBatch();
-        EnsureHeader(batch);
+        await EnsureHeaderAsync(batch);
         var record = new ManifestRecord(
             1,
             manifest.Digest.ToString(),
@@ -217,12 +221,16 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
         return Task.FromResult(new ReferrerPage([.. items], next));
     }
 
-    private void EnsureHeader(RecordBatch batch)
+    /// <summary>
+    /// A new repository is first entered in its catalog shard (on that shard's owner, idempotent), then its header
+    /// is written with the change: a crash between leaves at worst a listed repository with no records yet.
+    /// </summary>
+    private async Task EnsureHeaderAsync(RecordBatch batch)
     {
         if (!records.Exists(Keys.RepositoryHeader(Name)))
         {
+            await GrainFactory.GetGrain<ICatalogShardGrain>(Keys.CatalogShard(Name)).Add(Name);
             batch.Put(Keys.RepositoryHeader(Name), RecordJson.Encode(new RepositoryHeaderRecord(1, DateTimeOffset.UtcNow)));
-            batch.Put(Keys.Catalog(Name), RecordJson.Empty);
         }
     }
 }

@@ -1,4 +1,5 @@
 using Wharf.Contracts.Grains;
+using Wharf.Silo.Placement;
 using Wharf.Contracts.Oci;
 using Wharf.Silo.Storage;
 
@@ -9,6 +10,7 @@ namespace Wharf.Silo.Grains;
 /// rewritten, synced, after every chunk, so a restarted process continues where the last acknowledged chunk ended.
 /// The chunk lease lives only in memory: a restart or a new activation frees it, and it expires on its own.
 /// </summary>
+[ShardOwnerPlacement, GrainType(GrainTypes.Upload)]
 public sealed class UploadSessionGrain(RecordStore records) : Grain, IUploadSessionGrain
 {
     private static readonly TimeSpan LeaseTimeout = TimeSpan.FromMinutes(5);
@@ -18,11 +20,11 @@ public sealed class UploadSessionGrain(RecordStore records) : Grain, IUploadSess
 
     private string Key => Keys.Upload(this.GetPrimaryKeyString());
 
-    public Task<UploadState> Start(string repository, string algorithm)
+    public Task<UploadState> Start(string repository, string algorithm, string[] owners)
     {
         using var hash = ResumableHash.Create(algorithm);
         var now = DateTimeOffset.UtcNow;
-        var record = new UploadRecord(1, repository, algorithm, 0, hash.ExportState(), now, now);
+        var record = new UploadRecord(1, repository, algorithm, 0, hash.ExportState(), now, now, owners);
         records.Write(new RecordBatch().Put(Key, RecordJson.Encode(record)));
         return Task.FromResult(ToState(record));
     }
@@ -83,5 +85,5 @@ public sealed class UploadSessionGrain(RecordStore records) : Grain, IUploadSess
     private UploadRecord? Load() => RecordJson.Decode<UploadRecord>(records.Get(Key));
 
     private static UploadState ToState(UploadRecord r) =>
-        new(r.Repository, r.Algorithm, r.Offset, r.HashState, r.Started, r.Touched);
+        new(r.Repository, r.Algorithm, r.Offset, r.HashState, r.Started, r.Touched, r.Owners ?? []);
 }

@@ -21,7 +21,7 @@ public sealed record ManifestRecord(
     Dictionary<string, string>? Annotations,
     DateTimeOffset Created);
 
-public sealed record BlobLinkRecord(int V, long Size, DateTimeOffset Created);
+public sealed record BlobLinkRecord(int V, long Size, DateTimeOffset Created, string[]? Holders = null);
 
 public sealed record ReferrerRecord(
     int V,
@@ -38,7 +38,8 @@ public sealed record UploadRecord(
     long Offset,
     byte[] HashState,
     DateTimeOffset Started,
-    DateTimeOffset Touched);
+    DateTimeOffset Touched,
+    string[]? Owners = null);
 
 public static class RecordJson
 {

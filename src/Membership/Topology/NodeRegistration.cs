@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Wharf.Contracts.Placement;
+
+namespace Wharf.Membership.Topology;
+
+/// <summary>What a silo declares about itself in the placement view.</summary>
+public sealed record NodeAnnouncement(string NodeId, string Zone, double Weight, string ByteEndpoint, string SiloEndpoint, int BootstrapExpect);
+
+/// <summary>
+/// A silo's place in the cluster: it takes its node-id lease (refusing to start if another live process holds the
+/// id), enters the placement view by compare-and-set, and renews the lease while it runs.
+/// A node that is new to the view joins as Active while the cluster is forming (fewer than BootstrapExpect nodes
+/// own data), and as Joining afterwards: it then owns nothing until repair hands it its share, so adding a silo
+/// never hides data that lives elsewhere. A known node keeps its state and shards across restarts.
+/// </summary>
+public sealed class NodeRegistration(
+    ICasStore store,
+    PlacementViewStore views,
+    TopologyFeed topology,
+    NodeAnnouncement self,
+    string clusterId,
+    ILogger<NodeRegistration> logger) : BackgroundService
+{
+    public static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(15);
+
+    private readonly NodeLease _lease = new(store, clusterId, self.NodeId, LeaseTtl);
+
+    /// <summary>Runs before the silo starts: lease first, then the view.</summary>
+    public async Task JoinAsync(CancellationToken cancellationToken)
+    {
+        await _lease.AcquireAsync(cancellationToken);
+        var view = await views.UpdateAsync(v => Join(v, self), cancellationToken);
+        topology.Publish(view);
+        var me = view.Find(self.NodeId)!;
+        logger.LogInformation("node {NodeId} is {State} in placement view epoch {Epoch} ({Count} nodes)", self.NodeId, me.State, view.Epoch, view.Nodes.Count);
+    }
+
+    public static PlacementView? Join(PlacementView view, NodeAnnouncement self)
+    {
+        var existing = view.Find(self.NodeId);
+        if (existing is not null)
+        {
+            var state = existing.State is NodeState.Down or NodeState.Removed ? NodeState.Active : existing.State;
+            var updated = existing with
+            {
+                State = state,
+                ByteEndpoint = self.ByteEndpoint,
+                SiloEndpoint = self.SiloEndpoint,
+                Zone = self.Zone,
+                Weight = self.Weight,
+                DownSince = null,
+            };
+            return updated == existing ? null : view with { Nodes = [.. view.Nodes.Select(n => n.NodeId == self.NodeId ? updated : n)] };
+        }
+        var owning = view.Nodes.Count(RendezvousPlacement.Owns);
+        var joinState = owning < self.BootstrapExpect ? NodeState.Active : NodeState.Joining;
+        var node = new PlacementNode(self.NodeId, joinState, self.Zone, self.Weight, self.ByteEndpoint, null, self.SiloEndpoint);
+        return view with { Nodes = [.. view.Nodes, node] };
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await Task.Delay(LeaseTtl / 3, stoppingToken);
+            try
+            {
+                await _lease.AcquireAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogError(e, "could not renew the lease of node {NodeId}", self.NodeId);
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            await _lease.ReleaseAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "could not release the lease of node {NodeId}", self.NodeId);
+        }
+    }
+}
