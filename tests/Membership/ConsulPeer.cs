@@ -389,7 +389,12 @@ public sealed class ConsulPeer : IAsyncDisposable
 
     private static ConsulKvPair ToPair(Entry e) => new()
     {
-        Key = e.Key, Value = e.Value, Flags = e.Flags, CreateIndex = e.CreateIndex, ModifyIndex = e.ModifyIndex, LockIndex = 0,
+        Key = e.Key,
+        Value = e.Value,
+        Flags = e.Flags,
+        CreateIndex = e.CreateIndex,
+        ModifyIndex = e.ModifyIndex,
+        LockIndex = 0,
     };
 
     private bool CasAllowedLocked(string key, ulong? cas) =>
