@@ -244,8 +244,14 @@ public sealed class ConsulPeerTests
         var silo = SiloAddress.New(IPAddress.Loopback, 11111, 42);
         var entry = new MembershipEntry
         {
-            SiloAddress = silo, HostName = "h", SiloName = "s", RoleName = "", Status = SiloStatus.Active, ProxyPort = 30000,
-            StartTime = DateTime.UtcNow, IAmAliveTime = DateTime.UtcNow,
+            SiloAddress = silo,
+            HostName = "h",
+            SiloName = "s",
+            RoleName = "",
+            Status = SiloStatus.Active,
+            ProxyPort = 30000,
+            StartTime = DateTime.UtcNow,
+            IAmAliveTime = DateTime.UtcNow,
         };
         Assert.True(await table.InsertRowAsync(entry, (await table.ReadAllAsync(Ct)).Version.Next(), Ct));
 
