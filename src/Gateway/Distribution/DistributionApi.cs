@@ -68,12 +68,27 @@ public sealed partial class DistributionApi(IGrainFactory grains, IByteRouter ro
         catch (IOException) when (context.RequestAborted.IsCancellationRequested)
         {
         }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            // The node that owns this data is down or unreachable (DESIGN principle 4): 503 with Retry-After,
+            // never a 500 or a hang.
+            logger.LogWarning("{Method} /v2/{Path}: owner unavailable: {Message}", method, path, e.Message);
+            await OciError.WriteAsync(context, ErrorCode.Unavailable, "the storage node that owns this data is unavailable; retry shortly");
+        }
         catch (Exception e)
         {
             logger.LogError(e, "{Method} /v2/{Path} failed", method, path);
             await OciError.WriteAsync(context, ErrorCode.Unknown, "internal error");
         }
     }
+
+    private static bool IsUnavailable(Exception e) => e switch
+    {
+        SiloUnavailableException or OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException or TimeoutException => true,
+        Grpc.Core.RpcException rpc => rpc.StatusCode is Grpc.Core.StatusCode.Unavailable or Grpc.Core.StatusCode.DeadlineExceeded,
+        IOException { InnerException: RegistryException r } => r.Code == ErrorCode.Unavailable,
+        _ => e.InnerException is not null && IsUnavailable(e.InnerException),
+    };
 
     private static Task BaseAsync(HttpContext context)
     {

@@ -16,6 +16,10 @@ public static class OciError
             return;
         }
         response.StatusCode = status ?? code.Status;
+        if (response.StatusCode == StatusCodes.Status503ServiceUnavailable)
+        {
+            response.Headers.RetryAfter = "5";
+        }
         response.ContentType = "application/json; charset=utf-8";
         var body = JsonSerializer.SerializeToUtf8Bytes(new
         {

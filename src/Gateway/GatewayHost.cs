@@ -1,0 +1,74 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Wharf.Contracts.Bytes;
+using Wharf.Gateway.Bytes;
+using Wharf.Membership;
+using Wharf.Membership.Topology;
+
+namespace Wharf.Gateway;
+
+/// <summary>
+/// The stateless gateway process: the /v2/ API, an Orleans client for metadata, and the byte router over the
+/// placement view for bytes. Any gateway serves any request; a client may send one upload's POST, PATCH and PUT
+/// to three different gateways.
+/// </summary>
+public static class GatewayHost
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var app = Build(args);
+        if (app is null)
+        {
+            return 2;
+        }
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisConnectionException or HttpRequestException or Membership.Consul.ConsulException)
+        {
+            Console.Error.WriteLine($"wharf gateway: cannot reach the membership backend: {e.Message}");
+            return 3;
+        }
+        return 0;
+    }
+
+    public static WebApplication? Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:5000");
+        }
+        var options = builder.Configuration.GetSection("Wharf").Get<GatewayOptions>() ?? new GatewayOptions();
+        var problems = options.Validate().ToList();
+        if (problems.Count > 0)
+        {
+            Console.Error.WriteLine("wharf gateway: invalid configuration: " + string.Join("; ", problems));
+            return null;
+        }
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(_ => TopologySetup.CreateCasStore(options.Membership, options.ClusterId));
+        services.AddSingleton(sp => new PlacementViewStore(sp.GetRequiredService<ICasStore>(), options.ClusterId));
+        services.AddSingleton(sp => new TopologyFeed(sp.GetRequiredService<PlacementViewStore>(), sp.GetRequiredService<ILogger<TopologyFeed>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<TopologyFeed>());
+        services.AddSingleton<IByteRouter>(sp => new TopologyByteRouter(sp.GetRequiredService<TopologyFeed>()));
+        services.AddWharfGateway();
+        builder.UseOrleansClient(client => MembershipSetup.ConfigureClient(client, options.Membership, options.ClusterId));
+
+        var app = builder.Build();
+        app.MapWharfGateway();
+        app.MapGet("/readyz", (TopologyFeed feed, IClusterClient client) =>
+            feed.Current.Nodes.Count > 0
+                ? Results.Text($"ready: view epoch {feed.Current.Epoch}, {feed.Current.Nodes.Count} nodes")
+                : Results.Text("no placement view yet", statusCode: StatusCodes.Status503ServiceUnavailable));
+        return app;
+    }
+}

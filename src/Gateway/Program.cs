@@ -1,0 +1,3 @@
+using Wharf.Gateway;
+
+return await GatewayHost.RunAsync(args);
