@@ -40,6 +40,24 @@ public sealed class PushTests(RegistryFixture registry)
     }
 
     [Fact(Timeout = 30000)]
+    public async Task Blob_larger_than_Kestrels_default_body_limit_is_accepted_by_put_and_single_post()
+    {
+        // Kestrel refuses bodies over 30 MB by default (FACTS); layers are routinely larger.
+        var name = UniqueName("big");
+        var blob = RandomBytes(33 * 1024 * 1024);
+        var digest = await Client.PushBlobAsync(name, blob);
+        using (var head = await Client.HeadAsync($"/v2/{name}/blobs/{digest}"))
+        {
+            Assert.Equal(blob.Length, head.Content.Headers.ContentLength);
+        }
+        var other = UniqueName("big");
+        using var post = await Client.SendAsync(HttpMethod.Post, $"/v2/{other}/blobs/uploads/?digest={digest}", Octets(blob));
+        Assert.Equal(HttpStatusCode.Created, post.StatusCode);
+        using var tail = await Client.GetRangeAsync($"/v2/{other}/blobs/{digest}", "bytes=-16");
+        Assert.Equal(blob[^16..], await BodyAsync(tail));
+    }
+
+    [Fact(Timeout = 30000)]
     public async Task Single_post_with_digest_creates_the_blob()
     {
         var name = UniqueName("push");
