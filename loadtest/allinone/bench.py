@@ -456,7 +456,13 @@ def human(size):
 
 
 def cmd_report(a):
-    rows = [json.loads(l) for l in open(a.results) if l.strip()]
+    rows = []
+    for i, path in enumerate(a.results):  # several files (separate invocations) may be reported together
+        for line in open(path):
+            if line.strip():
+                r = json.loads(line)
+                r["run"] = (i, r["run"])
+                rows.append(r)
     runs = sorted({r["run"] for r in rows})
     print(f"\nWharf all-in-one, {len(runs)} run(s); each figure is the median (min–max) over runs, and for skopeo over rounds too.")
     print("MB = 10^6 bytes, GB = 10^9 bytes; CPU = utime+stime seconds; server = the Wharf process, client = skopeo / python.\n")
@@ -554,7 +560,7 @@ def main():
     s.add_argument("--out", required=True); s.add_argument("--run", type=int, default=1)
     s.set_defaults(f=cmd_disk)
     s = sub.add_parser("report")
-    s.add_argument("--results", required=True)
+    s.add_argument("--results", required=True, nargs="+")
     s.set_defaults(f=cmd_report)
     a = p.parse_args()
     a.f(a)

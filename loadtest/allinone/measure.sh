@@ -60,6 +60,14 @@ stop_server() {
     wait "$SERVER_PID" 2>/dev/null || true
   fi
   SERVER_PID=""
+  # The server's own complaints: warnings, errors and critical lines in its log.
+  if [[ -n "${SERVER_LOG:-}" && -f "$SERVER_LOG" ]]; then
+    local n
+    n=$(grep -cE '^(warn|fail|crit):' "$SERVER_LOG" || true)
+    log "server log: $n warn/fail/crit line(s), $(wc -l <"$SERVER_LOG") lines"
+    if [[ "$n" -gt 0 ]]; then grep -E -A2 '^(warn|fail|crit):' "$SERVER_LOG" | head -12 >&2; fi
+  fi
+  SERVER_LOG=""
 }
 
 cleanup() {
@@ -82,6 +90,7 @@ start_server() {
   # shellcheck disable=SC2086
   dotnet "$dll" --urls "http://127.0.0.1:$PORT" "--Wharf:DataPath=$data" $SERVER_ARGS >"$data.log" 2>&1 &
   SERVER_PID=$!
+  SERVER_LOG="$data.log"
   for _ in $(seq 1 300); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/v2/" 2>/dev/null; then
       log "server pid $SERVER_PID on port $PORT (data $data)"

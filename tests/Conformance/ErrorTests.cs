@@ -226,6 +226,13 @@ public sealed class ErrorTests(RegistryFixture registry)
     [InlineData("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}")]
     [InlineData("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"digest\":\"sha256:x\",\"size\":1},\"layers\":[]}")]
     [InlineData("{\"schemaVersion\":2,\"mediaType\":\"text/plain\",\"layers\":[]}")]
+    [InlineData("{\"schemaVersion\":2.5,\"config\":{},\"layers\":[]}")]
+    [InlineData("{\"schemaVersion\":1e20,\"config\":{},\"layers\":[]}")]
+    [InlineData("{\"schemaVersion\":\"2\",\"config\":{},\"layers\":[]}")]
+    [InlineData("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"digest\":\"sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a\",\"size\":-1},\"layers\":[]}")]
+    [InlineData("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"digest\":\"sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a\",\"size\":1},\"layers\":{}}")]
+    [InlineData("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[1]}")]
+    [InlineData("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[],\"subject\":\"sha256:x\"}")]
     public async Task Malformed_manifest_returns_400_MANIFEST_INVALID(string body)
     {
         var name = UniqueName("badmanifest");

@@ -159,6 +159,20 @@ public sealed class PullTests(RegistryFixture registry)
         Assert.Equal(amd64.Digest, Header(response, "Docker-Content-Digest"));
     }
 
+    [Theory(Timeout = 30000)]
+    [InlineData("\"linux/amd64\"")]
+    [InlineData("{\"os\":5,\"architecture\":[\"amd64\"]}")]
+    public async Task Index_with_a_malformed_platform_asked_for_an_image_returns_404_not_500(string platform)
+    {
+        var name = UniqueName("platform");
+        var image = await Client.PushImageAsync(name, null);
+        var index = System.Text.Encoding.UTF8.GetBytes(
+            $"{{\"schemaVersion\":2,\"mediaType\":\"{OciIndex}\",\"manifests\":[{{\"mediaType\":\"{OciManifest}\",\"digest\":\"{image.Digest}\",\"size\":{image.Manifest.Length},\"platform\":{platform}}}]}}");
+        await Client.PushManifestAsync(name, "multi", index, OciIndex);
+        using var response = await Client.GetAsync($"/v2/{name}/manifests/multi", OciManifest);
+        await AssertErrorAsync(response, HttpStatusCode.NotFound, "MANIFEST_UNKNOWN");
+    }
+
     [Fact(Timeout = 30000)]
     public async Task Manifest_without_accept_header_is_served_as_pushed()
     {

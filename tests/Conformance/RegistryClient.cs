@@ -74,6 +74,23 @@ public sealed class RegistryClient(HttpClient http)
         return response.Headers.Location?.OriginalString ?? throw new InvalidDataException("POST answered without Location");
     }
 
+    /// <summary>A chunk body with its Content-Range (spec.md "Pushing a blob in chunks": inclusive, no unit).</summary>
+    public static ByteArrayContent Chunk(byte[] bytes, long start)
+    {
+        var content = Octets(bytes);
+        content.Headers.TryAddWithoutValidation("Content-Range", $"{start}-{start + bytes.Length - 1}");
+        return content;
+    }
+
+    /// <summary>Asserts that the repository serves exactly these bytes under this digest.</summary>
+    public async Task AssertBlobAsync(string name, string digest, byte[] expected)
+    {
+        using var response = await GetAsync($"/v2/{name}/blobs/{digest}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(expected, await BodyAsync(response));
+        Assert.Equal(digest, Header(response, "Docker-Content-Digest"));
+    }
+
     public static string WithQuery(string location, string query) => location + (location.Contains('?') ? "&" : "?") + query;
 
     /// <summary>POST then PUT with the whole blob (spec.md "POST then PUT"); returns the digest.</summary>
@@ -176,6 +193,12 @@ public sealed class RegistryClient(HttpClient http)
         response.Headers.TryGetValues(name, out var values) ? string.Join(",", values)
         : response.Content.Headers.TryGetValues(name, out var cv) ? string.Join(",", cv)
         : throw new InvalidDataException($"response has no {name} header");
+}
+
+/// <summary>A stream that hides its length, so HttpClient sends it with chunked transfer encoding.</summary>
+public sealed class NonSeekableStream(byte[] content) : MemoryStream(content, writable: false)
+{
+    public override bool CanSeek => false;
 }
 
 public sealed record TestImage(string Repository, byte[] Manifest, string Digest, byte[] Config, byte[] Layer)

@@ -87,16 +87,21 @@ public sealed partial class DistributionApi
         }
         foreach (var m in list.EnumerateArray())
         {
-            if (m.TryGetProperty("platform", out var p)
-                && p.TryGetProperty("os", out var os) && os.GetString() == "linux"
-                && p.TryGetProperty("architecture", out var arch) && arch.GetString() == "amd64"
-                && m.TryGetProperty("digest", out var d))
+            // The index was stored as pushed: any of these may be of the wrong JSON kind, which is no match, not a 500.
+            if (m.ValueKind == JsonValueKind.Object
+                && m.TryGetProperty("platform", out var p) && p.ValueKind == JsonValueKind.Object
+                && StringProperty(p, "os") == "linux"
+                && StringProperty(p, "architecture") == "amd64"
+                && StringProperty(m, "digest") is { } d)
             {
-                return await repository.ResolveManifest(d.GetString() ?? "");
+                return await repository.ResolveManifest(d);
             }
         }
         return null;
     }
+
+    private static string? StringProperty(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     private async Task PutManifestAsync(HttpContext context, string name, string reference)
     {
