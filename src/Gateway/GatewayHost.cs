@@ -53,6 +53,14 @@ public static class GatewayHost
             return null;
         }
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        // Per-request framework logs cost 8–30 % of a small GET's CPU (loadtest/allinone): warnings only by default.
+        foreach (var category in new[] { "Microsoft.AspNetCore", "Orleans", "Grpc", "Polly" })
+        {
+            if (builder.Configuration[$"Logging:LogLevel:{category}"] is null)
+            {
+                builder.Logging.AddFilter(category, LogLevel.Warning);
+            }
+        }
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(_ => TopologySetup.CreateCasStore(options.Membership, options.ClusterId));

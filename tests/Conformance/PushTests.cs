@@ -163,7 +163,7 @@ public sealed class PushTests(RegistryFixture registry)
     [Fact(Timeout = 30000)]
     public async Task The_same_large_blob_pushed_to_two_repositories_is_stored_once()
     {
-        var blob = RandomBytes(300 * 1024); // above the 128 KiB inline threshold: a file under blobs/
+        var blob = RandomBytes(300 * 1024); // above the inline threshold: a file under blobs/
         var digest = await Client.PushBlobAsync(UniqueName("dedupe-a"), blob);
         var second = UniqueName("dedupe-b");
         await Client.PushBlobAsync(second, blob);

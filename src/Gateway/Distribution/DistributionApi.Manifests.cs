@@ -39,8 +39,11 @@ public sealed partial class DistributionApi
         var accept = AcceptedTypes(context);
         if (accept is not null && !accept.Contains(manifest.MediaType))
         {
-            // A client that cannot read an index gets the linux/amd64 image of it, as Distribution does.
-            var child = MediaTypes.IsIndex(manifest.MediaType) ? await DefaultPlatformAsync(repository, manifest, context.RequestAborted) : null;
+            // A client that cannot read an index gets the linux/amd64 image of it, as Distribution does — only for a
+            // tag: a request by digest must get exactly that digest, or the client's verification fails.
+            var child = MediaTypes.IsIndex(manifest.MediaType) && !IsDigestReference(reference)
+                ? await DefaultPlatformAsync(repository, manifest, context.RequestAborted)
+                : null;
             if (child is null || !accept.Contains(child.MediaType))
             {
                 await OciError.WriteAsync(context, ErrorCode.ManifestUnknown, $"manifest {reference} is {manifest.MediaType}, which the request does not accept");

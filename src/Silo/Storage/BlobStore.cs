@@ -14,7 +14,7 @@ namespace Wharf.Silo.Storage;
 public sealed class BlobStore : IByteService
 {
     /// <summary>See docs/architecture.md, "Small blobs": the measured cut between RocksDB values and files.</summary>
-    public const int InlineThreshold = 128 * 1024;
+    public const int InlineThreshold = 32 * 1024;
 
     private const int BufferSize = 1 << 20;
 
