@@ -75,7 +75,6 @@ public sealed class RegistryProcess : IAsyncDisposable
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add($"http://{Host}");
         info.ArgumentList.Add($"--Wharf:DataPath={DataPath}");
-        info.Environment["DOTNET_gcServer"] = "0"; // two cores shared by a registry, clients and the test host
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__Wharf"] = "Information";
         var p = new Process { StartInfo = info };
@@ -162,11 +161,16 @@ public sealed class RegistryProcess : IAsyncDisposable
             }
         }
         process?.Dispose();
+        // For diagnosing a CI run: WHARF_E2E_LOG_DIR keeps every registry's output after the tests.
+        if (System.Environment.GetEnvironmentVariable("WHARF_E2E_LOG_DIR") is { Length: > 0 } logDir)
+        {
+            Directory.CreateDirectory(logDir);
+            await File.WriteAllTextAsync(Path.Combine(logDir, $"registry-{Port}-{Guid.NewGuid():N}.log"), Log);
+        }
         if (ownsDataPath)
         {
             TempFolders.TryDelete(DataPath);
         }
-        await Task.CompletedTask;
     }
 
     private void Append(string? line)
