@@ -46,7 +46,17 @@ public static class AllInOne
         var dataPath = Path.GetFullPath(options.DataPath);
         Directory.CreateDirectory(dataPath);
         var nodeId = NodeIdentity.LoadOrCreate(dataPath);
-        var records = RecordStore.Open(Path.Combine(dataPath, "db"));
+        RecordStore records;
+        try
+        {
+            records = RecordStore.Open(Path.Combine(dataPath, "db"));
+        }
+        catch (RocksDbSharp.RocksDbException e)
+        {
+            // Most often another live process holds db/LOCK on this data folder: refuse to start, clearly (principle 3).
+            Console.Error.WriteLine($"wharf: cannot open the store in {dataPath} (is another Wharf process using this data folder?): {e.Message}");
+            return null;
+        }
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(nodeId);
         builder.Services.AddSingleton(records);
