@@ -71,7 +71,7 @@ public sealed class RegistryProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = DataPath,
         };
-        info.ArgumentList.Add(SiloAssembly.Value);
+        info.ArgumentList.Add(SiloAssemblyPath);
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add($"http://{Host}");
         info.ArgumentList.Add($"--Wharf:DataPath={DataPath}");
@@ -197,6 +197,9 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);
+
+    /// <summary>The built <c>Wharf.Silo.dll</c> the tests run.</summary>
+    public static string SiloAssemblyPath => SiloAssembly.Value;
 
     /// <summary>
     /// The built all-in-one: walk up from the test assembly to the folder holding Cluster.sln, then
