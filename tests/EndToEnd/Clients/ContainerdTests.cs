@@ -36,6 +36,27 @@ public sealed class ContainerdTests(RegistryFixture fixture)
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task Ctr_pulls_and_pushes_a_docker_schema2_image_unchanged()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var source = new OciLayout(fixture.NewFolder("ctr-docker"));
+        source.AddImage("v1", [300 << 10]);
+        // skopeo converts the OCI manifest to Docker's schema 2 on the way in, as pushed by docker itself.
+        await fixture.Tools.SkopeoAsync("copy", "--format", "v2s2", "--dest-tls-verify=false", source.Reference("v1"), $"docker://{Registry.Host}/e2e/ctr/docker-source:v1").EnsureSuccessAsync();
+        var digest = await fixture.Http.ManifestDigestAsync("e2e/ctr/docker-source", "v1");
+        var raw = await fixture.Tools.SkopeoAsync("inspect", "--raw", "--tls-verify=false", $"docker://{Registry.Host}/e2e/ctr/docker-source:v1").EnsureSuccessAsync();
+        Assert.Contains("application/vnd.docker.distribution.manifest.v2+json", raw.StdOut);
+        await using var containerd = await ContainerdProcess.StartAsync(ct);
+
+        await containerd.CtrAsync("images", "pull", "--plain-http", "--snapshotter", "native", $"{Registry.Host}/e2e/ctr/docker-source:v1").EnsureSuccessAsync();
+        var target = $"{Registry.Host}/e2e/ctr/docker-pushed:v1";
+        await containerd.CtrAsync("images", "tag", $"{Registry.Host}/e2e/ctr/docker-source:v1", target).EnsureSuccessAsync();
+        await containerd.CtrAsync("images", "push", "--plain-http", target).EnsureSuccessAsync();
+
+        Assert.Equal(digest, await fixture.Http.ManifestDigestAsync("e2e/ctr/docker-pushed", "v1"));
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task Ctr_round_trips_a_multi_arch_index_with_all_platforms()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -69,6 +69,37 @@ public sealed class PodmanBuildahTests(RegistryFixture fixture) : IDisposable
         Assert.Equal(imageId, LastLine(pulled.StdOut));
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task Podman_manifest_push_all_publishes_an_index_and_pull_by_arch_picks_the_platform()
+    {
+        var source = new OciLayout(fixture.NewFolder("podman-manifest"));
+        var amd64 = source.AddImage("amd64", [256 << 10], "amd64");
+        var arm64 = source.AddImage("arm64", [256 << 10], "arm64");
+        foreach (var arch in new[] { "amd64", "arm64" })
+        {
+            await fixture.Tools.SkopeoAsync("copy", "--dest-tls-verify=false", source.Reference(arch), $"docker://{Registry.Host}/e2e/podman/parts:{arch}").EnsureSuccessAsync();
+        }
+        var reference = $"{Registry.Host}/e2e/podman/multi:v1";
+
+        await tools.PodmanAsync("manifest", "create", "e2e-list").EnsureSuccessAsync();
+        foreach (var arch in new[] { "amd64", "arm64" })
+        {
+            await tools.PodmanAsync("manifest", "add", "--tls-verify=false", "e2e-list", $"docker://{Registry.Host}/e2e/podman/parts:{arch}").EnsureSuccessAsync();
+        }
+        var digestFile = Path.Combine(tools.Root, "list.digest");
+        await tools.PodmanAsync("manifest", "push", "--all", "--tls-verify=false", "--digestfile", digestFile, "e2e-list", $"docker://{reference}").EnsureSuccessAsync();
+
+        var pushed = File.ReadAllText(digestFile).Trim();
+        Assert.Equal(pushed, await fixture.Http.ManifestDigestAsync("e2e/podman/multi", "v1"));
+        Assert.Equal(amd64.Manifest.Digest, await fixture.Http.ManifestDigestAsync("e2e/podman/multi", amd64.Manifest.Digest));
+        Assert.Equal(arm64.Manifest.Digest, await fixture.Http.ManifestDigestAsync("e2e/podman/multi", arm64.Manifest.Digest));
+
+        var pulledArm = await tools.PodmanAsync("pull", "--quiet", "--arch", "arm64", "--tls-verify=false", reference).EnsureSuccessAsync();
+        Assert.Equal(arm64.Config.Digest[7..], LastLine(pulledArm.StdOut));
+        var pulledAmd = await tools.PodmanAsync("pull", "--quiet", "--arch", "amd64", "--tls-verify=false", reference).EnsureSuccessAsync();
+        Assert.Equal(amd64.Config.Digest[7..], LastLine(pulledAmd.StdOut));
+    }
+
     /// <summary>
     /// Checks over HTTP that the tag's manifest names the expected config, that every layer's bytes match their
     /// digest, and (when given) the config's diff ids. Returns the config's diff ids.

@@ -86,6 +86,33 @@ public sealed class SkopeoTests(RegistryFixture fixture)
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task List_tags_follows_the_next_link_past_the_first_page()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var source = new OciLayout(fixture.NewFolder("skopeo-many-tags"));
+        var image = source.AddImage("v1", [4 << 10]);
+        await Tools.SkopeoAsync("copy", "--dest-tls-verify=false", source.Reference("v1"), $"docker://{Registry.Host}/e2e/skopeo/many-tags:v1").EnsureSuccessAsync();
+        // More tags than one default page (1,000), tagged over HTTP: a tag is one small PUT of the same manifest.
+        var body = File.ReadAllBytes(source.BlobPath(image.Manifest.Digest));
+        var expected = new List<string> { "v1" };
+        for (var i = 0; i < 1050; i++)
+        {
+            var tag = $"t{i:D4}";
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(OciLayout.ManifestType);
+            using var put = await fixture.Http.PutAsync($"v2/e2e/skopeo/many-tags/manifests/{tag}", content, ct);
+            Assert.Equal(System.Net.HttpStatusCode.Created, put.StatusCode);
+            expected.Add(tag);
+        }
+
+        var result = await Tools.SkopeoAsync("list-tags", "--tls-verify=false", $"docker://{Registry.Host}/e2e/skopeo/many-tags").EnsureSuccessAsync();
+
+        using var doc = JsonDocument.Parse(result.StdOut);
+        var tags = doc.RootElement.GetProperty("Tags").EnumerateArray().Select(t => t.GetString()!).ToList();
+        Assert.Equal(expected.Order(StringComparer.Ordinal), tags.Order(StringComparer.Ordinal));
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task Delete_makes_the_manifest_unknown()
     {
         var source = new OciLayout(fixture.NewFolder("skopeo-delete"));

@@ -71,11 +71,10 @@ public sealed class RegistryProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = DataPath,
         };
-        info.ArgumentList.Add(SiloAssembly.Value);
+        info.ArgumentList.Add(SiloAssemblyPath);
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add($"http://{Host}");
         info.ArgumentList.Add($"--Wharf:DataPath={DataPath}");
-        info.Environment["DOTNET_gcServer"] = "0"; // two cores shared by a registry, clients and the test host
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__Wharf"] = "Information";
         var p = new Process { StartInfo = info };
@@ -162,11 +161,16 @@ public sealed class RegistryProcess : IAsyncDisposable
             }
         }
         process?.Dispose();
+        // For diagnosing a CI run: WHARF_E2E_LOG_DIR keeps every registry's output after the tests.
+        if (System.Environment.GetEnvironmentVariable("WHARF_E2E_LOG_DIR") is { Length: > 0 } logDir)
+        {
+            Directory.CreateDirectory(logDir);
+            await File.WriteAllTextAsync(Path.Combine(logDir, $"registry-{Port}-{Guid.NewGuid():N}.log"), Log);
+        }
         if (ownsDataPath)
         {
             TempFolders.TryDelete(DataPath);
         }
-        await Task.CompletedTask;
     }
 
     private void Append(string? line)
@@ -193,6 +197,9 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);
+
+    /// <summary>The built <c>Wharf.Silo.dll</c> the tests run.</summary>
+    public static string SiloAssemblyPath => SiloAssembly.Value;
 
     /// <summary>
     /// The built all-in-one: walk up from the test assembly to the folder holding Cluster.sln, then

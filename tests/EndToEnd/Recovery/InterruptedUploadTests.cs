@@ -137,7 +137,7 @@ public sealed class InterruptedUploadTests
     }
 
     /// <summary>Sends the first <c>sendBefore</c> bytes, signals, then waits until the request is torn down.</summary>
-    private sealed class StallingContent(ReadOnlyMemory<byte> bytes, int sendBefore, TaskCompletionSource sent) : HttpContent
+    internal sealed class StallingContent(ReadOnlyMemory<byte> bytes, int sendBefore, TaskCompletionSource sent) : HttpContent
     {
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
         {

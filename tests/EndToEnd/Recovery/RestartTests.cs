@@ -55,5 +55,7 @@ public sealed class RestartTests : IDisposable
         var tags = await tools.SkopeoAsync("list-tags", "--tls-verify=false", $"docker://{registry.Host}/e2e/restart/app").EnsureSuccessAsync();
         Assert.Contains("\"multi\"", tags.StdOut);
         Assert.Contains("\"v1\"", tags.StdOut);
+        var catalog = await http.GetStringAsync("v2/_catalog", TestContext.Current.CancellationToken);
+        Assert.Contains("\"e2e/restart/app\"", catalog);
     }
 }
