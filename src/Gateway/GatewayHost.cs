@@ -69,7 +69,12 @@ public static class GatewayHost
         services.AddHostedService(sp => sp.GetRequiredService<TopologyFeed>());
         services.AddSingleton<IByteRouter>(sp => new TopologyByteRouter(sp.GetRequiredService<TopologyFeed>()));
         services.AddWharfGateway();
-        builder.UseOrleansClient(client => MembershipSetup.ConfigureClient(client, options.Membership, options.ClusterId));
+        builder.UseOrleansClient(client =>
+        {
+            MembershipSetup.ConfigureClient(client, options.Membership, options.ClusterId);
+            // How often the gateway re-reads the silos' gateway list (Orleans' GatewayListRefreshPeriod, ...).
+            client.Configure<Orleans.Configuration.GatewayOptions>(builder.Configuration.GetSection("Wharf:Liveness"));
+        });
 
         var app = builder.Build();
         app.MapWharfGateway();

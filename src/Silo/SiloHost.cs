@@ -120,6 +120,9 @@ public static class SiloHost
             silo.Configure<EndpointOptions>(e => e.AdvertisedIPAddress = address);
             silo.Configure<GrainCollectionOptions>(g => g.CollectionAge = TimeSpan.FromMinutes(10));
             silo.Services.AddPlacementDirector<ShardOwnerPlacementStrategy, ShardOwnerPlacementDirector>();
+            // Failure detection, with Orleans' own option names (ProbeTimeout, NumMissedProbesLimit,
+            // NumVotesForDeathDeclaration, TableRefreshTimeout, IAmAliveTablePublishTimeout, DeathVoteExpirationTimeout).
+            silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Wharf:Liveness"));
         });
 
         if (options.IsAllInOne)
@@ -170,6 +173,13 @@ public static class SiloHost
             app.MapGrpcService<ByteServiceEndpoint>().RequireHost($"*:{bytesPort}");
             app.MapGet("/healthz", () => Results.Text("ok"));
         }
+        app.MapGet("/admin/cluster", (TopologyFeed feed, IClusterMembershipService membership) => Results.Json(new
+        {
+            node = nodeId.Id,
+            view = feed.Current,
+            members = membership.CurrentSnapshot.Members.Values
+                .Select(m => new { address = m.SiloAddress.ToString(), endpoint = m.SiloAddress.Endpoint.ToString(), status = m.Status.ToString(), name = m.Name }),
+        }));
         app.MapGet("/readyz", (TopologyFeed feed) =>
             feed.Current.Find(nodeId.Id) is { } me
                 ? Results.Text($"ready: node {me.NodeId} {me.State}, view epoch {feed.Current.Epoch}")
