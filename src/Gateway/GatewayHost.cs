@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Wharf.Contracts.Bytes;
 using Wharf.Gateway.Bytes;
 using Wharf.Membership;
+using Wharf.Membership.Consul;
 using Wharf.Membership.Topology;
 
 namespace Wharf.Gateway;
@@ -69,6 +70,23 @@ public static class GatewayHost
         services.AddHostedService(sp => sp.GetRequiredService<TopologyFeed>());
         services.AddSingleton<IByteRouter>(sp => new TopologyByteRouter(sp.GetRequiredService<TopologyFeed>()));
         services.AddWharfGateway();
+        if (options.Membership.IsConsul)
+        {
+            var url = new Uri((builder.Configuration["urls"] ?? builder.Configuration["ASPNETCORE_URLS"] ?? "http://127.0.0.1:5000").Split(';')[0]
+                .Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal));
+            var host = builder.Configuration["Wharf:Gateway:AdvertisedAddress"] ?? (url.Host is "0.0.0.0" or "localhost" ? "127.0.0.1" : url.Host);
+            services.AddConsulServiceRegistration(r =>
+            {
+                r.Address = new Uri(options.Membership.Address!);
+                r.Token = options.Membership.Token;
+                r.ServiceName = "wharf-gateway";
+                r.ServiceId = $"wharf-gateway-{Environment.MachineName}-{url.Port}";
+                r.ServiceAddress = host;
+                r.Port = url.Port;
+                r.HealthUrl = $"http://{host}:{url.Port}/healthz";
+                r.Tags = [options.ClusterId];
+            });
+        }
         builder.UseOrleansClient(client =>
         {
             MembershipSetup.ConfigureClient(client, options.Membership, options.ClusterId);

@@ -7,6 +7,7 @@ using Wharf.Contracts.Oci;
 using Wharf.Gateway;
 using Wharf.Gateway.Bytes;
 using Wharf.Membership;
+using Wharf.Membership.Consul;
 using Wharf.Membership.Topology;
 using Wharf.Silo.Placement;
 using Wharf.Silo.Replication;
@@ -156,6 +157,24 @@ public static class SiloHost
             {
                 g.MaxReceiveMessageSize = 8 * 1024 * 1024;
                 g.MaxSendMessageSize = 8 * 1024 * 1024;
+            });
+        }
+
+        if (options.Membership.IsConsul && !options.IsAllInOne)
+        {
+            // Operators and load balancers find silos in Consul's catalog, checked on /healthz.
+            var httpPort = new Uri((builder.Configuration["urls"] ?? "http://127.0.0.1:5100").Split(';')[0].Replace("*", "0.0.0.0", StringComparison.Ordinal)).Port;
+            services.AddConsulServiceRegistration(r =>
+            {
+                r.Address = new Uri(options.Membership.Address!);
+                r.Token = options.Membership.Token;
+                r.ServiceName = "wharf-silo";
+                r.ServiceId = $"wharf-silo-{nodeId.Id}";
+                r.ServiceAddress = options.Node.Address;
+                r.Port = httpPort;
+                r.HealthUrl = $"http://{FormatHost(address)}:{httpPort}/healthz";
+                r.Tags = [options.ClusterId];
+                r.Meta = new Dictionary<string, string> { ["node"] = nodeId.Id, ["bytes"] = self.ByteEndpoint, ["silo"] = self.SiloEndpoint };
             });
         }
 
