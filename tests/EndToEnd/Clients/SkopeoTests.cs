@@ -113,6 +113,26 @@ public sealed class SkopeoTests(RegistryFixture fixture)
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task Pushing_another_image_to_a_tag_moves_it_and_the_old_image_stays_pullable_by_digest()
+    {
+        var source = new OciLayout(fixture.NewFolder("skopeo-retag"));
+        var first = source.AddImage("first", [32 << 10]);
+        var second = source.AddImage("second", [32 << 10]);
+        var target = $"docker://{Registry.Host}/e2e/skopeo/retag:latest";
+
+        await Tools.SkopeoAsync("copy", "--dest-tls-verify=false", source.Reference("first"), target).EnsureSuccessAsync();
+        Assert.Equal(first.Manifest.Digest, await fixture.Http.ManifestDigestAsync("e2e/skopeo/retag", "latest"));
+        await Tools.SkopeoAsync("copy", "--dest-tls-verify=false", source.Reference("second"), target).EnsureSuccessAsync();
+
+        var raw = await Tools.SkopeoAsync("inspect", "--raw", "--tls-verify=false", target).EnsureSuccessAsync();
+        Assert.Equal(second.Manifest.Digest, OciLayout.Sha256(System.Text.Encoding.UTF8.GetBytes(raw.StdOut.TrimEnd('\n'))));
+        var back = fixture.NewFolder("skopeo-retag-back");
+        await Tools.SkopeoAsync("copy", "--src-tls-verify=false", $"docker://{Registry.Host}/e2e/skopeo/retag@{first.Manifest.Digest}", $"oci:{back}:old").EnsureSuccessAsync();
+        Assert.Equal(first.Manifest.Digest, OciLayout.ReadTag(back, "old").Digest);
+        Assert.Equal(first.Layers[0].Digest, OciLayout.Sha256File(Path.Combine(back, "blobs", "sha256", first.Layers[0].Digest[7..])));
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task Delete_makes_the_manifest_unknown()
     {
         var source = new OciLayout(fixture.NewFolder("skopeo-delete"));
