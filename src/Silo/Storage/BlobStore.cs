@@ -82,10 +82,23 @@ public sealed class BlobStore : IByteService
         try
         {
             using var hash = ResumableHash.Create(digest.Algorithm);
-            long size;
-            await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            // Read up to the inline threshold into memory first: a small blob then goes straight into RocksDB,
+            // written once, instead of to a temporary file and again into RocksDB (loadtest/allinone).
+            var head = new byte[InlineThreshold + 1];
+            var headLength = 0;
+            int n;
+            while (headLength < head.Length && (n = await content.ReadAsync(head.AsMemory(headLength), cancellationToken)) > 0)
             {
-                size = await CopyHashingAsync(content, fs, hash, cancellationToken);
+                headLength += n;
+            }
+            hash.Append(head.AsSpan(0, headLength));
+            long size = headLength;
+            var inline = headLength <= InlineThreshold;
+            if (!inline)
+            {
+                await using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+                await fs.WriteAsync(head.AsMemory(0, headLength), cancellationToken);
+                size += await CopyHashingAsync(content, fs, hash, cancellationToken);
                 fs.Flush(flushToDisk: true);
             }
             if (expectedLength is { } expected && expected != size)
@@ -96,7 +109,14 @@ public sealed class BlobStore : IByteService
             {
                 throw new RegistryException(ErrorCode.DigestInvalid);
             }
-            Commit(tmp, digest, size);
+            if (inline)
+            {
+                CommitInline(digest, head.AsSpan(0, headLength).ToArray());
+            }
+            else
+            {
+                Commit(tmp, digest, size);
+            }
             return size;
         }
         catch (IOException e) when (IsDiskFull(e))
@@ -210,9 +230,7 @@ public sealed class BlobStore : IByteService
         var batch = new RecordBatch();
         if (size <= InlineThreshold)
         {
-            batch.Put(Keys.BlobInline(digest), File.ReadAllBytes(file));
-            batch.Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, size, true)));
-            _records.Write(batch);
+            CommitInline(digest, File.ReadAllBytes(file));
             File.Delete(file);
             return;
         }
@@ -223,6 +241,17 @@ public sealed class BlobStore : IByteService
         Durable.SyncDirectory(dir);
         batch.Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, size, false)));
         _records.Write(batch);
+    }
+
+    private void CommitInline(Digest digest, byte[] bytes)
+    {
+        if (Index(digest) is not null)
+        {
+            return;
+        }
+        _records.Write(new RecordBatch()
+            .Put(Keys.BlobInline(digest), bytes)
+            .Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, bytes.Length, true))));
     }
 
     private static async Task<long> CopyHashingAsync(Stream source, Stream target, ResumableHash hash, CancellationToken ct)
