@@ -2,6 +2,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Wharf.Gateway.Auth;
 using Wharf.Gateway.Distribution;
 
 namespace Wharf.Gateway;
@@ -12,18 +15,29 @@ public static class GatewayEndpoints
     public static IServiceCollection AddWharfGateway(this IServiceCollection services)
     {
         services.AddSingleton<DistributionApi>();
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
+            .Validate(o => !o.Validate().Any(), "invalid Wharf:Auth settings").ValidateOnStart();
+        services.AddSingleton<RegistryAuthFilter>();
         return services;
     }
 
     public static IEndpointRouteBuilder MapWharfGateway(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.Map("/v2", (HttpContext c, DistributionApi api) => api.HandleAsync(c, ""));
+        var auth = endpoints.ServiceProvider.GetRequiredService<RegistryAuthFilter>();
+        var authOptions = endpoints.ServiceProvider.GetRequiredService<IOptions<AuthOptions>>().Value;
+        if (authOptions.IsNone)
+        {
+            endpoints.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Wharf.Auth").LogWarning(
+                "the registry is open: anyone who reaches it can push, overwrite and delete (Wharf:Auth:Mode=None); " +
+                "keep it on 127.0.0.1 or set Wharf:Auth:Mode=Basic with Wharf:Auth:Htpasswd");
+        }
+        endpoints.Map("/v2", (HttpContext c, DistributionApi api) => api.HandleAsync(c, "")).AddEndpointFilter(auth);
         endpoints.Map("/v2/{**path}", (HttpContext c, DistributionApi api) =>
         {
             // The raw path keeps percent-encoding out of names and references: an encoded '/' is not a separator.
             var raw = c.Request.Path.Value ?? "";
             return api.HandleAsync(c, raw.Length > 4 ? raw[4..] : "");
-        });
+        }).AddEndpointFilter(auth);
         endpoints.MapGet("/healthz", () => Results.Text("ok"));
         return endpoints;
     }

@@ -47,7 +47,9 @@ public static class GatewayHost
             builder.WebHost.UseUrls("http://127.0.0.1:5000");
         }
         var options = builder.Configuration.GetSection("Wharf").Get<GatewayOptions>() ?? new GatewayOptions();
-        var problems = options.Validate().ToList();
+        var problems = options.Validate()
+            .Concat((builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new()).Validate())
+            .ToList();
         if (problems.Count > 0)
         {
             Console.Error.WriteLine("wharf gateway: invalid configuration: " + string.Join("; ", problems));

@@ -50,7 +50,9 @@ public static class SiloHost
         {
             options.Cluster.BootstrapExpect = 1;
         }
-        var problems = options.Validate().ToList();
+        var problems = options.Validate()
+            .Concat((builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new()).Validate())
+            .ToList();
         if (problems.Count > 0)
         {
             Console.Error.WriteLine("wharf: invalid configuration: " + string.Join("; ", problems));
