@@ -9,7 +9,8 @@ namespace Wharf.Tests.EndToEnd.Harness;
 /// <summary>
 /// The all-in-one registry as a real process (the built <c>Wharf.Silo.dll</c> run by <c>dotnet</c>) on a free
 /// loopback port. It can be stopped gracefully (SIGTERM), killed with SIGKILL, and started again on the same data
-/// folder and port.
+/// folder and port. <see cref="StartNodeAsync"/> runs a cluster member the same way: a silo or a gateway with its
+/// own arguments, ready when a given path answers 200, and killed by its PID once it outlives its lifetime.
 /// </summary>
 public sealed class RegistryProcess : IAsyncDisposable
 {
@@ -17,12 +18,30 @@ public sealed class RegistryProcess : IAsyncDisposable
     private readonly StringBuilder log = new();
     private readonly bool ownsDataPath;
     private Process? process;
+    private Timer? watchdog;
+
+    // A cluster member (StartNodeAsync): which assembly, its own arguments, its readiness path and its lifetime.
+    private readonly string? assemblyPath;
+    private readonly IReadOnlyList<string> arguments = [];
+    private readonly string readyPath = "v2/";
+    private readonly bool passDataPath = true;
+    private readonly TimeSpan? maxLifetime;
 
     private RegistryProcess(string dataPath, int port, bool ownsDataPath)
     {
         DataPath = dataPath;
         Port = port;
         this.ownsDataPath = ownsDataPath;
+    }
+
+    private RegistryProcess(string dataPath, int port, string assemblyPath, IReadOnlyList<string> arguments, string readyPath, bool passDataPath, TimeSpan maxLifetime)
+        : this(dataPath, port, ownsDataPath: true)
+    {
+        this.assemblyPath = assemblyPath;
+        this.arguments = arguments;
+        this.readyPath = readyPath;
+        this.passDataPath = passDataPath;
+        this.maxLifetime = maxLifetime;
     }
 
     public string DataPath { get; }
@@ -56,6 +75,28 @@ public sealed class RegistryProcess : IAsyncDisposable
         return registry;
     }
 
+    /// <summary>
+    /// Starts a cluster member: <c>dotnet ASSEMBLY --urls http://127.0.0.1:PORT [--Wharf:DataPath=FOLDER] ARGUMENTS</c>
+    /// in a fresh folder (deleted on dispose), ready when <paramref name="readyPath"/> answers 200. A process still
+    /// running <paramref name="maxLifetime"/> after a start is killed by its PID, whatever the test does.
+    /// </summary>
+    public static async Task<RegistryProcess> StartNodeAsync(
+        string assemblyPath, IReadOnlyList<string> arguments, string readyPath, bool passDataPath, TimeSpan maxLifetime, CancellationToken ct = default)
+    {
+        var data = TempFolders.Create("wharf-e2e-node-");
+        var node = new RegistryProcess(data, FreePort(), assemblyPath, arguments, readyPath, passDataPath, maxLifetime);
+        try
+        {
+            await node.StartAgainAsync(ct);
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
+        }
+        return node;
+    }
+
     /// <summary>Starts the process (again) on the same data folder and port and waits until it serves.</summary>
     public async Task StartAgainAsync(CancellationToken ct = default)
     {
@@ -71,10 +112,17 @@ public sealed class RegistryProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = DataPath,
         };
-        info.ArgumentList.Add(SiloAssemblyPath);
+        info.ArgumentList.Add(assemblyPath ?? SiloAssemblyPath);
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add($"http://{Host}");
-        info.ArgumentList.Add($"--Wharf:DataPath={DataPath}");
+        if (passDataPath)
+        {
+            info.ArgumentList.Add($"--Wharf:DataPath={DataPath}");
+        }
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__Wharf"] = "Information";
         var p = new Process { StartInfo = info };
@@ -85,6 +133,15 @@ public sealed class RegistryProcess : IAsyncDisposable
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         process = p;
+        if (maxLifetime is { } lifetime)
+        {
+            watchdog?.Dispose();
+            watchdog = new Timer(_ =>
+            {
+                Append($"==== killed after its lifetime of {lifetime.TotalSeconds:0} s at {DateTime.UtcNow:O}");
+                ExternalProcess.KillTree(p);
+            }, null, lifetime, Timeout.InfiniteTimeSpan);
+        }
         await WaitUntilServingAsync(p, ct);
     }
 
@@ -101,7 +158,7 @@ public sealed class RegistryProcess : IAsyncDisposable
             }
             try
             {
-                using var response = await http.GetAsync("v2/", ct);
+                using var response = await http.GetAsync(readyPath, ct);
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
                     return;
@@ -116,7 +173,7 @@ public sealed class RegistryProcess : IAsyncDisposable
             await Task.Delay(100, ct);
         }
         ExternalProcess.KillTree(p);
-        Assert.Fail($"the registry did not answer /v2/ within {StartTimeout.TotalSeconds} s\n{Log}");
+        Assert.Fail($"the registry did not answer /{readyPath} within {StartTimeout.TotalSeconds} s\n{Log}");
     }
 
     /// <summary>SIGKILL: no shutdown code runs, as in a power cut of the process.</summary>
@@ -152,6 +209,7 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        watchdog?.Dispose();
         if (process is { HasExited: false } p)
         {
             _ = SendSignal(p.Id, 15);
@@ -201,11 +259,18 @@ public sealed class RegistryProcess : IAsyncDisposable
     /// <summary>The built <c>Wharf.Silo.dll</c> the tests run.</summary>
     public static string SiloAssemblyPath => SiloAssembly.Value;
 
+    /// <summary>The built <c>Wharf.Gateway.dll</c> (src/Gateway), beside the silo's build.</summary>
+    public static string GatewayAssemblyPath => GatewayAssembly.Value;
+
     /// <summary>
     /// The built all-in-one: walk up from the test assembly to the folder holding Cluster.sln, then
     /// src/Silo/bin/&lt;Configuration&gt;/net10.0/Wharf.Silo.dll (the configuration this test was built with first).
     /// </summary>
-    private static readonly Lazy<string> SiloAssembly = new(() =>
+    private static readonly Lazy<string> SiloAssembly = new(() => BuiltAssembly("Silo", "Wharf.Silo.dll"));
+
+    private static readonly Lazy<string> GatewayAssembly = new(() => BuiltAssembly("Gateway", "Wharf.Gateway.dll"));
+
+    private static string BuiltAssembly(string project, string file)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Cluster.sln")))
@@ -223,12 +288,12 @@ public sealed class RegistryProcess : IAsyncDisposable
 #endif
         foreach (var configuration in configurations)
         {
-            var path = Path.Combine(dir.FullName, "src", "Silo", "bin", configuration, "net10.0", "Wharf.Silo.dll");
+            var path = Path.Combine(dir.FullName, "src", project, "bin", configuration, "net10.0", file);
             if (File.Exists(path))
             {
                 return path;
             }
         }
-        throw new InvalidOperationException($"Wharf.Silo.dll is not built under {dir.FullName}/src/Silo/bin (run dotnet build Cluster.sln -c Release)");
-    });
+        throw new InvalidOperationException($"{file} is not built under {dir.FullName}/src/{project}/bin (run dotnet build Cluster.sln -c Release)");
+    }
 }

@@ -1,0 +1,299 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using Wharf.Contracts.Placement;
+using Wharf.Tests.EndToEnd.Harness;
+
+namespace Wharf.Tests.EndToEnd.Cluster;
+
+/// <summary>
+/// Silos that stop, die and join, each test on a cluster of its own (3 silos, 2 gateways, Redis), so nothing it
+/// stops or kills reaches another test. R = 1: data whose owner is down answers 503 with Retry-After.
+/// </summary>
+public sealed class SiloFailureTests
+{
+    /// <summary>Longer than any answer may take while a silo is down: a 503 must come quickly, never a hang.</summary>
+    private static readonly TimeSpan QuickAnswer = TimeSpan.FromSeconds(10);
+
+    private static ITestOutputHelper? Output => TestContext.Current.TestOutputHelper;
+
+    [Fact(Timeout = 180_000)]
+    public async Task A_silo_stopped_with_SIGTERM_leaves_its_data_answers_503_meanwhile_and_is_served_again_after_a_restart()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await ClusterProcesses.StartAsync(3, 2, ct);
+        using var gateways = new Gateways(cluster);
+        var victim = cluster.Silos[2];
+        var data = await PushDataAsync(cluster, gateways.All[0], victim, ct);
+        foreach (var http in gateways.All)
+        {
+            foreach (var image in data.All)
+            {
+                await RawOci.AssertServedAsync(http, image);
+            }
+        }
+
+        var clock = Stopwatch.StartNew();
+        await victim.Process.StopAsync(TimeSpan.FromSeconds(30));
+        var stopped = clock.Elapsed;
+        await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+            !(await cluster.StateAsync(cluster.Silos[0], ct)).IsActive(victim.SiloEndpoint),
+            () => $"{victim.SiloEndpoint} is still Active after SIGTERM\n{cluster.Logs()}", ct);
+        Output?.WriteLine($"SIGTERM: exited in {stopped.TotalSeconds:0.0} s, not Active in membership after {clock.Elapsed.TotalSeconds:0.0} s "
+            + $"({(await cluster.StateAsync(cluster.Silos[0], ct)).StatusesOf(victim.SiloEndpoint)})");
+
+        foreach (var http in gateways.All)
+        {
+            await AssertDownAsync(http, data, ct);
+        }
+
+        clock.Restart();
+        await victim.Process.StartAgainAsync(ct);
+        await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+            (await cluster.StateAsync(cluster.Silos[0], ct)).IsActive(victim.SiloEndpoint),
+            () => $"{victim.SiloEndpoint} is not Active again after a restart\n{cluster.Logs()}", ct);
+        var active = clock.Elapsed;
+        // Its data is served again through both gateways (their Orleans clients learn of the new silo first).
+        foreach (var http in gateways.All)
+        {
+            foreach (var image in data.OnVictim)
+            {
+                await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+                    (await StatusAsync(http, $"v2/{image.Repository}/manifests/{image.Tag}", ct)) == HttpStatusCode.OK,
+                    () => $"{image.Repository} is not served through {http.BaseAddress} after the restart\n{cluster.Logs()}", ct);
+            }
+        }
+        Output?.WriteLine($"restart: Active again after {active.TotalSeconds:0.0} s, its data served through both gateways after {clock.Elapsed.TotalSeconds:0.0} s");
+        foreach (var http in gateways.All)
+        {
+            foreach (var image in data.All)
+            {
+                await RawOci.AssertServedAsync(http, image);
+            }
+        }
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task A_killed_silo_is_declared_dead_in_time_a_new_silo_joins_and_live_data_is_served_throughout()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await ClusterProcesses.StartAsync(3, 2, ct);
+        using var gateways = new Gateways(cluster);
+        var victim = cluster.Silos[2];
+        var data = await PushDataAsync(cluster, gateways.All[0], victim, ct);
+
+        // Reads through both gateways, all the time, from before the kill until the new silo has joined.
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var problems = new ConcurrentQueue<string>();
+        var reads = 0;
+        var slowest = TimeSpan.Zero;
+        var reader = Task.Run(async () =>
+        {
+            while (!stopReading.IsCancellationRequested)
+            {
+                foreach (var http in gateways.All)
+                {
+                    foreach (var (image, path, expected) in data.Live.SelectMany(i => new[]
+                    {
+                        (i, $"v2/{i.Repository}/manifests/{i.Tag}", i.Manifest),
+                        (i, $"v2/{i.Repository}/blobs/{i.Blobs[1].Digest}", i.Blobs[1].Bytes),
+                    }))
+                    {
+                        var watch = Stopwatch.StartNew();
+                        try
+                        {
+                            var (status, body, response) = await RawOci.GetAsync(http, path, stopReading.Token);
+                            response.Dispose();
+                            if (status != HttpStatusCode.OK || !body.AsSpan().SequenceEqual(expected))
+                            {
+                                problems.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {http.BaseAddress}{path}: {(int)status} {Encoding.UTF8.GetString(body)}");
+                            }
+                        }
+                        catch (OperationCanceledException) when (stopReading.IsCancellationRequested)
+                        {
+                            return;
+                        }
+                        catch (Exception e)
+                        {
+                            problems.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {http.BaseAddress}{path}: {e.GetType().Name} {e.Message}");
+                        }
+                        if (watch.Elapsed > slowest)
+                        {
+                            slowest = watch.Elapsed;
+                        }
+                        Interlocked.Increment(ref reads);
+                    }
+                }
+                await Task.Delay(50, CancellationToken.None);
+            }
+        }, CancellationToken.None);
+
+        await Task.Delay(500, ct);
+        var clock = Stopwatch.StartNew();
+        victim.Process.Kill();
+        string statuses = "";
+        await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+        {
+            var state = await cluster.StateAsync(cluster.Silos[0], ct);
+            statuses = state.StatusesOf(victim.SiloEndpoint);
+            return statuses == "Dead";
+        }, () => $"{victim.SiloEndpoint} is not declared Dead ({statuses})\n{cluster.Logs()}", ct);
+        var dead = clock.Elapsed;
+        Output?.WriteLine($"kill -9: declared Dead after {dead.TotalSeconds:0.0} s (ProbeTimeout 1 s, NumMissedProbesLimit 2, NumVotesForDeathDeclaration 1)");
+        // The configured detection: two missed 1 s probes and one vote, plus a table refresh; generous for CI.
+        Assert.True(dead < TimeSpan.FromSeconds(15), $"declared Dead only after {dead.TotalSeconds:0.0} s");
+
+        foreach (var http in gateways.All)
+        {
+            await AssertDownAsync(http, data, ct);
+        }
+
+        clock.Restart();
+        var newcomer = await cluster.StartSiloAsync(ct);
+        var nodeId = newcomer.NodeId;
+        PlacementNode? inView = null;
+        await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+        {
+            var state = await cluster.StateAsync(cluster.Silos[0], ct);
+            inView = state.View.Find(nodeId);
+            return inView is { State: NodeState.Joining } && state.IsActive(newcomer.SiloEndpoint);
+        }, () => $"the new silo is not Joining in the view and Active in membership ({inView})\n{cluster.Logs()}", ct);
+        Output?.WriteLine($"a fourth silo: Joining in the view and Active in membership {clock.Elapsed.TotalSeconds:0.0} s after its process started");
+        await Task.Delay(1000, ct);
+
+        await stopReading.CancelAsync();
+        await reader;
+        Output?.WriteLine($"live data: {reads} reads through both gateways, slowest {slowest.TotalMilliseconds:0} ms, {problems.Count} problems");
+        Assert.True(problems.IsEmpty, $"live data was not served throughout:\n{string.Join("\n", problems.Take(20))}\n{cluster.Logs()}");
+        Assert.True(reads >= 20, $"only {reads} reads were made");
+        Assert.True(slowest < QuickAnswer, $"a read of live data took {slowest.TotalSeconds:0.0} s");
+        foreach (var http in gateways.All)
+        {
+            foreach (var image in data.Live)
+            {
+                await RawOci.AssertServedAsync(http, image);
+            }
+        }
+    }
+
+    /// <summary>
+    /// While the victim is down: its repositories answer 503 UNAVAILABLE with Retry-After, quickly; so does a blob
+    /// whose bytes it holds, in a repository on a live silo; everything wholly on live silos is served unchanged.
+    /// </summary>
+    private static async Task AssertDownAsync(HttpClient http, Dataset data, CancellationToken ct)
+    {
+        foreach (var image in data.OnVictim)
+        {
+            await AssertUnavailableAsync(http, $"v2/{image.Repository}/manifests/{image.Tag}", ct);
+            await AssertUnavailableAsync(http, $"v2/{image.Repository}/blobs/{image.Blobs[1].Digest}", ct);
+        }
+        var (status, body, response) = await RawOci.GetAsync(http, $"v2/{data.Crossing.Repository}/manifests/{data.Crossing.Tag}", ct);
+        response.Dispose();
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(data.Crossing.Manifest, body);
+        await AssertUnavailableAsync(http, $"v2/{data.Crossing.Repository}/blobs/{data.Crossing.Blobs[1].Digest}", ct);
+        foreach (var image in data.Live)
+        {
+            await RawOci.AssertServedAsync(http, image);
+        }
+    }
+
+    private static async Task AssertUnavailableAsync(HttpClient http, string path, CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        var (status, body, response) = await RawOci.GetAsync(http, path, ct);
+        using (response)
+        {
+            var text = Encoding.UTF8.GetString(body);
+            Assert.True(status == HttpStatusCode.ServiceUnavailable, $"{http.BaseAddress}{path}: expected 503, got {(int)status} {text}");
+            Assert.Contains("UNAVAILABLE", text);
+            Assert.NotNull(response.Headers.RetryAfter);
+            Assert.True(watch.Elapsed < QuickAnswer, $"{http.BaseAddress}{path}: 503 only after {watch.Elapsed.TotalSeconds:0.0} s");
+        }
+    }
+
+    private static async Task<HttpStatusCode> StatusAsync(HttpClient http, string path, CancellationToken ct)
+    {
+        var (status, _, response) = await RawOci.GetAsync(http, path, ct);
+        response.Dispose();
+        return status;
+    }
+
+    /// <summary>
+    /// Images on the victim (records, bytes and manifest all owned by it), images wholly on the live silos, and one
+    /// crossing image: repository and manifest on a live silo, its layer's bytes on the victim.
+    /// </summary>
+    private sealed record Dataset(IReadOnlyList<RawImage> OnVictim, IReadOnlyList<RawImage> Live, RawImage Crossing)
+    {
+        public IEnumerable<RawImage> All => OnVictim.Concat(Live).Append(Crossing);
+    }
+
+    private static async Task<Dataset> PushDataAsync(ClusterProcesses cluster, HttpClient http, SiloNode victim, CancellationToken ct)
+    {
+        var view = (await cluster.StateAsync(cluster.Silos[0], ct)).View;
+        var victimId = victim.NodeId;
+        var onVictim = new List<RawImage>();
+        var live = new List<RawImage>();
+        foreach (var node in view.Nodes.Select(n => n.NodeId))
+        {
+            foreach (var repository in RepositoriesOwnedBy(view, node, 2))
+            {
+                var image = await PushImageAsync(http, view, repository, node, node);
+                (node == victimId ? onVictim : live).Add(image);
+            }
+        }
+        var liveNode = view.Nodes.First(n => n.NodeId != victimId).NodeId;
+        var crossing = await PushImageAsync(http, view, RepositoriesOwnedBy(view, liveNode, 3).Last(), liveNode, victimId);
+        return new Dataset(onVictim, live, crossing);
+    }
+
+    private static IEnumerable<string> RepositoriesOwnedBy(PlacementView view, string nodeId, int count) =>
+        Enumerable.Range(0, 10_000).Select(i => $"e2e/failover/r{i}").Where(r => ClusterProcesses.OwnerOfRepository(view, r) == nodeId).Take(count);
+
+    /// <summary>
+    /// Pushes an image whose repository, config and manifest hash to <paramref name="node"/> and whose layer hashes to
+    /// <paramref name="layerNode"/> (content is varied until the digests land there); blobs go up monolithically,
+    /// so their bytes live on their digests' owners.
+    /// </summary>
+    private static async Task<RawImage> PushImageAsync(HttpClient http, PlacementView view, string repository, string node, string layerNode)
+    {
+        byte[] config, layer, manifest;
+        var n = 0;
+        do
+        {
+            config = RawOci.Config($"{repository}-{n++}");
+        }
+        while (ClusterProcesses.OwnerOfDigest(view, OciLayout.Sha256(config)) != node);
+        layer = RawOci.RandomBytes(300 << 10);
+        while (ClusterProcesses.OwnerOfDigest(view, OciLayout.Sha256(layer)) != layerNode)
+        {
+            BitConverter.TryWriteBytes(layer, n++);
+        }
+        (string, byte[]) configBlob = (OciLayout.Sha256(config), config), layerBlob = (OciLayout.Sha256(layer), layer);
+        do
+        {
+            manifest = RawOci.Manifest(configBlob, [layerBlob], $"{repository}-{n++}");
+        }
+        while (ClusterProcesses.OwnerOfDigest(view, OciLayout.Sha256(manifest)) != node);
+        await RawOci.PushMonolithicAsync(http, repository, config);
+        await RawOci.PushMonolithicAsync(http, repository, layer);
+        await RawOci.PutManifestAsync(http, repository, "v1", manifest);
+        return new RawImage(repository, "v1", manifest, OciLayout.Sha256(manifest), [configBlob, layerBlob]);
+    }
+
+    /// <summary>An HTTP client per gateway, with a timeout well above <see cref="QuickAnswer"/> so a hang shows as one.</summary>
+    private sealed class Gateways(ClusterProcesses cluster) : IDisposable
+    {
+        public IReadOnlyList<HttpClient> All { get; } =
+            [.. cluster.Gateways.Select(g => new HttpClient { BaseAddress = g.BaseAddress, Timeout = TimeSpan.FromSeconds(30) })];
+
+        public void Dispose()
+        {
+            foreach (var http in All)
+            {
+                http.Dispose();
+            }
+        }
+    }
+}

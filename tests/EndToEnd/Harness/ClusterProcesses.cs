@@ -1,0 +1,214 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Wharf.Contracts.Oci;
+using Wharf.Contracts.Placement;
+using Wharf.Tests.Membership;
+
+namespace Wharf.Tests.EndToEnd.Harness;
+
+/// <summary>One member of Orleans' membership as a silo's <c>/admin/cluster</c> reports it.</summary>
+public sealed record ClusterMember(string Address, string Endpoint, string Status);
+
+/// <summary>What a silo's <c>/admin/cluster</c> answers: the placement view and Orleans' membership.</summary>
+public sealed record ClusterState(PlacementView View, IReadOnlyList<ClusterMember> Members)
+{
+    /// <summary>True when some generation of the silo on this Orleans endpoint is Active.</summary>
+    public bool IsActive(string siloEndpoint) => Members.Any(m => m.Endpoint == siloEndpoint && m.Status == "Active");
+
+    /// <summary>The statuses of every generation of the silo on this Orleans endpoint.</summary>
+    public string StatusesOf(string siloEndpoint) =>
+        string.Join(",", Members.Where(m => m.Endpoint == siloEndpoint).Select(m => m.Status));
+}
+
+/// <summary>A silo of a <see cref="ClusterProcesses"/>: its process and the ports it keeps across restarts.</summary>
+public sealed class SiloNode(RegistryProcess process, int siloPort)
+{
+    public RegistryProcess Process { get; } = process;
+
+    /// <summary>Orleans' silo endpoint, as the placement view and membership name it.</summary>
+    public string SiloEndpoint { get; } = $"127.0.0.1:{siloPort}";
+
+    /// <summary>The persistent node id the silo keeps in its data folder.</summary>
+    public string NodeId => File.ReadAllText(Path.Combine(Process.DataPath, "node-id")).Trim();
+
+    public Uri BaseAddress => Process.BaseAddress;
+}
+
+/// <summary>
+/// A cluster of separate processes on loopback: a real redis-server for membership, silos (<c>Wharf.Silo.dll
+/// --Wharf:Role=Silo</c>) and gateways (<c>Wharf.Gateway.dll</c>), every port free and fixed per process so a silo
+/// restarts on the same ports and data folder. Failure detection is fast (the liveness settings below), every process
+/// has a hard lifetime and is killed by its PID at the latest on dispose, and every folder is deleted.
+/// </summary>
+public sealed class ClusterProcesses : IAsyncDisposable
+{
+    /// <summary>Orleans' failure detection, shortened for tests (Orleans' ClusterMembershipOptions names).</summary>
+    public static readonly string[] LivenessArguments =
+    [
+        "--Wharf:Liveness:ProbeTimeout=00:00:01",
+        "--Wharf:Liveness:NumMissedProbesLimit=2",
+        "--Wharf:Liveness:NumVotesForDeathDeclaration=1",
+        "--Wharf:Liveness:TableRefreshTimeout=00:00:01",
+        "--Wharf:Liveness:IAmAliveTablePublishTimeout=00:00:02",
+    ];
+
+    /// <summary>Beyond this, a process is killed whatever the test does (the longest test takes well under it).</summary>
+    private static readonly TimeSpan ProcessLifetime = TimeSpan.FromMinutes(10);
+
+    private readonly List<SiloNode> silos = [];
+    private readonly List<RegistryProcess> gateways = [];
+    private readonly HttpClient admin = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    private ClusterProcesses(RedisServer redis) => Redis = redis;
+
+    public RedisServer Redis { get; }
+    public IReadOnlyList<SiloNode> Silos => silos;
+    public IReadOnlyList<RegistryProcess> Gateways => gateways;
+
+    private string[] MembershipArguments =>
+        ["--Wharf:Membership:Provider=Redis", $"--Wharf:Membership:Address={Redis.Address}"];
+
+    /// <summary>
+    /// Starts redis-server, the silos (in parallel) and the gateways, and waits until every silo sees every silo
+    /// Active in membership and in the view, and every gateway answers a grain call.
+    /// </summary>
+    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct)
+    {
+        var cluster = new ClusterProcesses(await RedisServer.StartAsync());
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, siloCount).Select(_ => cluster.StartSiloAsync(ct)));
+            await cluster.WaitUntilFormedAsync(TimeSpan.FromSeconds(60), ct);
+            await Task.WhenAll(Enumerable.Range(0, gatewayCount).Select(_ => cluster.StartGatewayAsync(ct)));
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+        return cluster;
+    }
+
+    /// <summary>Starts one more silo on fresh ports and a fresh data folder; returns once it answers /readyz.</summary>
+    public async Task<SiloNode> StartSiloAsync(CancellationToken ct)
+    {
+        var (bytesPort, siloPort, gatewayPort) = (RegistryProcess.FreePort(), RegistryProcess.FreePort(), RegistryProcess.FreePort());
+        var process = await RegistryProcess.StartNodeAsync(
+            RegistryProcess.SiloAssemblyPath,
+            [
+                "--Wharf:Role=Silo", .. MembershipArguments, .. LivenessArguments,
+                $"--Wharf:Bytes:Port={bytesPort}", $"--Wharf:Orleans:SiloPort={siloPort}", $"--Wharf:Orleans:GatewayPort={gatewayPort}",
+            ],
+            "readyz", passDataPath: true, ProcessLifetime, ct);
+        var node = new SiloNode(process, siloPort);
+        lock (silos)
+        {
+            silos.Add(node);
+        }
+        return node;
+    }
+
+    private async Task StartGatewayAsync(CancellationToken ct)
+    {
+        var gateway = await RegistryProcess.StartNodeAsync(
+            RegistryProcess.GatewayAssemblyPath,
+            [.. MembershipArguments, "--Wharf:Liveness:GatewayListRefreshPeriod=00:00:01"],
+            "readyz", passDataPath: false, ProcessLifetime, ct);
+        lock (gateways)
+        {
+            gateways.Add(gateway);
+        }
+        // The gateway's Orleans client may still be connecting: ready once a grain call (an unknown repository's
+        // tags) answers 404 rather than 503.
+        using var http = new HttpClient { BaseAddress = gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        await Eventually(TimeSpan.FromSeconds(60), async () =>
+        {
+            using var response = await http.GetAsync("v2/e2e/cluster/probe/tags/list", ct);
+            return response.StatusCode == HttpStatusCode.NotFound;
+        }, () => $"gateway {gateway.Host} does not answer a grain call\n{gateway.Log}", ct);
+    }
+
+    /// <summary>Waits until every running silo sees all running silos Active in membership and in the view.</summary>
+    public async Task WaitUntilFormedAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        string last = "";
+        await Eventually(timeout, async () =>
+        {
+            var running = silos.Where(s => s.Process.Pid is not null).ToList();
+            foreach (var silo in running)
+            {
+                var state = await StateAsync(silo, ct);
+                last = $"{silo.SiloEndpoint}: view {string.Join(",", state.View.Nodes.Select(n => $"{n.SiloEndpoint}={n.State}"))}; members {string.Join(",", state.Members.Select(m => $"{m.Endpoint}={m.Status}"))}";
+                if (!running.All(s => state.IsActive(s.SiloEndpoint) && state.View.Nodes.Any(n => n.SiloEndpoint == s.SiloEndpoint)))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }, () => $"the cluster did not form: {last}", ct);
+    }
+
+    /// <summary>A silo's <c>/admin/cluster</c>.</summary>
+    public async Task<ClusterState> StateAsync(SiloNode silo, CancellationToken ct)
+    {
+        var json = await admin.GetStringAsync(new Uri(silo.BaseAddress, "admin/cluster"), ct);
+        var doc = JsonSerializer.Deserialize<AdminCluster>(json, JsonOptions)!;
+        return new ClusterState(doc.View, doc.Members.Select(m => new ClusterMember(m.Address, m.Endpoint, m.Status)).ToList());
+    }
+
+    /// <summary>The node that owns a repository's records (R = 1) in this view.</summary>
+    public static string OwnerOfRepository(PlacementView view, string repository) =>
+        RendezvousPlacement.Owners(view, Shards.OfRepository(repository), 1)[0].NodeId;
+
+    /// <summary>The node that owns a digest (blob bytes pushed with their digest, manifest bodies) in this view.</summary>
+    public static string OwnerOfDigest(PlacementView view, string digest) =>
+        RendezvousPlacement.Owners(view, Shards.OfDigest(Digest.Parse(digest)), 1)[0].NodeId;
+
+    /// <summary>Polls <paramref name="condition"/> every 100 ms until it holds; fails with <paramref name="explain"/> after the timeout.</summary>
+    public static async Task Eventually(TimeSpan timeout, Func<Task<bool>> condition, Func<string> explain, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        Exception? lastError = null;
+        while (clock.Elapsed < timeout)
+        {
+            ct.ThrowIfCancellationRequested();
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException && !ct.IsCancellationRequested)
+            {
+                lastError = e;
+            }
+            await Task.Delay(100, ct);
+        }
+        Assert.Fail($"not within {timeout.TotalSeconds:0} s: {explain()}{(lastError is null ? "" : $"\nlast error: {lastError.Message}")}");
+    }
+
+    /// <summary>Everything every process printed, for a failure message.</summary>
+    public string Logs() =>
+        string.Join("\n", silos.Select(s => $"---- silo {s.SiloEndpoint}\n{Tail(s.Process.Log)}")
+            .Concat(gateways.Select(g => $"---- gateway {g.Host}\n{Tail(g.Log)}")));
+
+    private static string Tail(string text) => text.Length <= 4000 ? text : "…" + text[^4000..];
+
+    public async ValueTask DisposeAsync()
+    {
+        // Gateways first, then silos, all at once (each: SIGTERM, then SIGKILL after 10 s); Redis last, so that
+        // leaving silos can still write their membership rows.
+        await Task.WhenAll(gateways.Select(g => Task.Run(async () => await g.DisposeAsync())));
+        await Task.WhenAll(silos.Select(s => Task.Run(async () => await s.Process.DisposeAsync())));
+        await Redis.DisposeAsync();
+        admin.Dispose();
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    private sealed record AdminCluster(PlacementView View, List<AdminMember> Members);
+
+    private sealed record AdminMember(string Address, string Endpoint, string Status);
+}
