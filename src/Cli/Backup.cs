@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -12,11 +13,17 @@ public sealed record TransferSummary(int Repositories, int Tags, int Manifests, 
 /// Backs up every repository through the /v2/ API while the registry keeps serving: each tag is resolved once to a
 /// digest and everything below it is fetched by digest, so an image that moves during the backup is either the old
 /// or the new one whole. Everything reachable is saved: tagged manifests, the children of indexes, config and layer
-/// blobs, and referrers (recursively). Every byte is verified against its digest before it is kept.
+/// blobs, and referrers (recursively). Every byte is verified against its digest before it is kept. Manifests are
+/// walked in order; blobs download <see cref="Parallelism"/> at a time, each digest once per backup.
 /// </summary>
 public sealed class BackupWriter(RegistryApi api, string folder, Action<string>? log = null)
 {
-    private readonly Dictionary<string, string> _downloaded = new(StringComparer.Ordinal);
+    public const int Parallelism = 4;
+
+    private readonly ConcurrentDictionary<string, Lazy<Task<string>>> _downloaded = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _slots = new(Parallelism);
+    private readonly List<Task> _pending = [];
+    private readonly HashSet<string> _scheduled = new(StringComparer.Ordinal);
     private int _manifests;
     private int _blobs;
     private long _bytes;
@@ -94,6 +101,8 @@ public sealed class BackupWriter(RegistryApi api, string folder, Action<string>?
                 entries.Add(Descriptor(manifest, new JsonObject { [OciLayout.ReferrerAnnotation] = subject }));
             }
         }
+        await Task.WhenAll(_pending);
+        _pending.Clear();
         OciLayout.WriteIndex(layout, entries);
         return (tags, saved.Count);
     }
@@ -119,13 +128,17 @@ public sealed class BackupWriter(RegistryApi api, string folder, Action<string>?
         }
         foreach (var blob in BlobsOf(root))
         {
-            await SaveBlobAsync(repo, layout, blob.Digest, blob.Size, ct);
+            var blobPath = OciLayout.BlobPath(layout, blob.Digest);
+            if (_scheduled.Add(blobPath))
+            {
+                _pending.Add(SaveBlobAsync(repo, blobPath, blob.Digest, blob.Size, ct));
+            }
         }
         var path = OciLayout.BlobPath(layout, manifest.Digest);
         if (!File.Exists(path))
         {
             OciLayout.WriteAtomically(path, manifest.Body);
-            _manifests++;
+            Interlocked.Increment(ref _manifests);
         }
     }
 
@@ -147,27 +160,36 @@ public sealed class BackupWriter(RegistryApi api, string folder, Action<string>?
         }
     }
 
-    private async Task SaveBlobAsync(string repo, string layout, string digest, long size, CancellationToken ct)
+    /// <summary>Downloads a digest the first time any repository needs it; later layouts get a local copy.</summary>
+    private async Task SaveBlobAsync(string repo, string path, string digest, long size, CancellationToken ct)
     {
-        var path = OciLayout.BlobPath(layout, digest);
-        if (File.Exists(path))
+        var first = _downloaded.GetOrAdd(digest, _ => new Lazy<Task<string>>(() => DownloadAsync(repo, path, digest, size, ct)));
+        var downloaded = await first.Value;
+        if (downloaded != path && !File.Exists(path))
         {
-            return;
-        }
-        if (_downloaded.TryGetValue(digest, out var earlier))
-        {
-            File.Copy(earlier, path + ".tmp", overwrite: true);
+            File.Copy(downloaded, path + ".tmp", overwrite: true);
             File.Move(path + ".tmp", path, overwrite: true);
-            return;
         }
-        var temp = path + ".tmp";
-        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous))
+    }
+
+    private async Task<string> DownloadAsync(string repo, string path, string digest, long size, CancellationToken ct)
+    {
+        await _slots.WaitAsync(ct);
+        try
         {
-            _bytes += await api.DownloadBlobAsync(repo, digest, size, file, ct);
+            var temp = path + ".tmp";
+            await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous))
+            {
+                Interlocked.Add(ref _bytes, await api.DownloadBlobAsync(repo, digest, size, file, ct));
+            }
+            File.Move(temp, path, overwrite: true);
+            Interlocked.Increment(ref _blobs);
+            return path;
         }
-        File.Move(temp, path, overwrite: true);
-        _downloaded[digest] = path;
-        _blobs++;
+        finally
+        {
+            _slots.Release();
+        }
     }
 
     private static JsonObject Descriptor(FetchedManifest manifest, JsonObject annotations) => new()
