@@ -1,0 +1,123 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+using Wharf.Gateway;
+using Wharf.Silo;
+
+namespace Wharf.Tests.Deploy;
+
+/// <summary>The checkout's files, and what the hosts accept, derived from their code rather than copied from docs.</summary>
+public static partial class Repo
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string PathOf(string relative) => Path.Combine(Root, relative.Replace('/', Path.DirectorySeparatorChar));
+
+    public static string Read(string relative) => File.ReadAllText(PathOf(relative));
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Cluster.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("Cluster.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>The HTTP port a silo (Role=Silo) listens on when <c>urls</c> is not set, read from SiloHost.</summary>
+    public static int SiloDefaultHttpPort => int.Parse(SiloDefaultUrl().Match(Read("src/Silo/SiloHost.cs")).Groups[1].Value);
+
+    /// <summary>The HTTP port a gateway listens on when <c>urls</c> is not set, read from GatewayHost.</summary>
+    public static int GatewayDefaultHttpPort => int.Parse(GatewayDefaultUrl().Match(Read("src/Gateway/GatewayHost.cs")).Groups[1].Value);
+
+    [GeneratedRegex("""\?\? "http://127\.0\.0\.1:(\d+)"\)\s*\.Split""")]
+    private static partial Regex SiloDefaultUrl();
+
+    [GeneratedRegex("""UseUrls\("http://127\.0\.0\.1:(\d+)"\)""")]
+    private static partial Regex GatewayDefaultUrl();
+}
+
+public enum Host
+{
+    Silo,
+    Gateway,
+}
+
+/// <summary>
+/// Every configuration key a host reads, from its options classes by reflection (WharfOptions for silos, GatewayOptions
+/// for gateways, MembershipOptions in both), Orleans' option names under <c>Wharf:Liveness</c>
+/// (ClusterMembershipOptions on silos, the client's GatewayOptions on gateways), and the few keys a host reads
+/// directly from IConfiguration, each checked to be in that host's source.
+/// </summary>
+public static class ConfigKeys
+{
+    private static readonly Dictionary<Host, HashSet<string>> Keys = new()
+    {
+        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls"]),
+        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress"]),
+    };
+
+    /// <summary>Keys read outside the options classes, with the file that reads them (checked by a test).</summary>
+    public static readonly (Host Host, string Key, string Source)[] DirectReads =
+    [
+        (Host.Gateway, "Wharf:Gateway:AdvertisedAddress", "src/Gateway/GatewayHost.cs"),
+        (Host.Silo, "Wharf:Cluster:BootstrapExpect", "src/Silo/SiloHost.cs"),
+    ];
+
+    public static IReadOnlySet<string> For(Host host) => Keys[host];
+
+    /// <summary><c>Wharf__A__B</c> to <c>Wharf:A:B</c>; <c>ASPNETCORE_URLS</c> to <c>urls</c>; null for variables that are not configuration.</summary>
+    public static string? KeyOf(string variable)
+    {
+        if (variable.Equals("ASPNETCORE_URLS", StringComparison.OrdinalIgnoreCase))
+        {
+            return "urls";
+        }
+        return variable.StartsWith("Wharf__", StringComparison.OrdinalIgnoreCase) ? variable.Replace("__", ":", StringComparison.Ordinal) : null;
+    }
+
+    public static bool IsValid(Host host, string key) => Keys[host].Contains(key);
+
+    /// <summary>Binds the variables as the host would and returns its own validation problems.</summary>
+    public static List<string> Validate(Host host, IReadOnlyDictionary<string, string> variables)
+    {
+        var config = new ConfigurationBuilder()
+            .AddInMemoryCollection(variables.Select(kv => KeyValuePair.Create(ConfigKeys.KeyOf(kv.Key) ?? kv.Key, (string?)kv.Value)))
+            .Build();
+        return host == Host.Silo
+            ? (config.GetSection("Wharf").Get<WharfOptions>() ?? new WharfOptions()).Validate().ToList()
+            : (config.GetSection("Wharf").Get<GatewayOptions>() ?? new GatewayOptions()).Validate().ToList();
+    }
+
+    private static HashSet<string> Build(Type options, Type liveness, string[] extra)
+    {
+        var keys = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        Walk(options, "Wharf", keys);
+        foreach (var p in liveness.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
+        {
+            keys.Add("Wharf:Liveness:" + p.Name);
+        }
+        keys.UnionWith(extra);
+        return keys;
+    }
+
+    private static void Walk(Type type, string prefix, HashSet<string> keys)
+    {
+        foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.GetIndexParameters().Length == 0))
+        {
+            var t = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
+            var key = prefix + ":" + p.Name;
+            if (t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(TimeSpan) || t == typeof(decimal) || t == typeof(Uri))
+            {
+                keys.Add(key);
+            }
+            else
+            {
+                Walk(t, key, keys);
+            }
+        }
+    }
+}
