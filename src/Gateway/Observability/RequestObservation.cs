@@ -29,11 +29,10 @@ public sealed class RequestObservation
             observation.Kind = route.Kind;
             observation.Repository = route.Name.Length > 0 ? route.Name : null;
         }
+        // The span's name and http.route are set from Kind when the request ends (Telemetry), after the
+        // instrumentation has named it after the endpoint's catch-all template.
         if (Activity.Current is { IsAllDataRequested: true } span)
         {
-            var template = Template(route.Kind);
-            span.DisplayName = $"{context.Request.Method} {template}";
-            span.SetTag("http.route", template);
             if (route.Name.Length > 0)
             {
                 span.SetTag("oci.repository", route.Name);

@@ -62,7 +62,20 @@ public static class Telemetry
             otel.WithTracing(t => t
                 .AddSource(WharfTracing.SourceName)
                 .AddSource(OrleansSources)
-                .AddAspNetCoreInstrumentation(o => o.Filter = c => !IsHousekeeping(c.Request.Path))
+                .AddAspNetCoreInstrumentation(o =>
+                {
+                    o.Filter = c => !IsHousekeeping(c.Request.Path);
+                    // The instrumentation names the span after the endpoint's template (/v2/{**path}) when the request
+                    // ends; the dispatcher knows the OCI route, so name it after that instead.
+                    o.EnrichWithHttpResponse = (span, response) =>
+                    {
+                        if (response.HttpContext.Features.Get<RequestObservation>() is { } observation)
+                        {
+                            span.DisplayName = $"{response.HttpContext.Request.Method} {observation.RouteTemplate}";
+                            span.SetTag("http.route", observation.RouteTemplate);
+                        }
+                    };
+                })
                 .AddGrpcClientInstrumentation()
                 .AddOtlpExporter());
         }
