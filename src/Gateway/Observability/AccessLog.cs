@@ -77,6 +77,6 @@ public sealed class AccessLog : BackgroundService
 
     private void Log(AccessLogEntry e) =>
         _logger.LogInformation(
-            "{Method} {Path} {Status} {BytesIn} {BytesOut} {DurationMs:0.###}ms route={Route} identity={Identity} client={Client} trace={TraceId} at={Time:O}",
-            e.Method, e.Path, e.Status, e.BytesIn, e.BytesOut, e.DurationMs, e.Route, e.Identity ?? "-", e.Client ?? "-", e.TraceId ?? "-", e.Time);
+            "{Method} {Path} {Status} {BytesIn} {BytesOut} {DurationMs:0.###}ms route={Route} identity={Identity} client={Client} trace={TraceId} at={Time}",
+            e.Method, e.Path, e.Status, e.BytesIn, e.BytesOut, e.DurationMs, e.Route, e.Identity ?? "-", e.Client ?? "-", e.TraceId ?? "-", e.Time.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
 }

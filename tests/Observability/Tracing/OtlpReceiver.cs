@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -39,7 +41,11 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     private SpanSink Sink { get; }
 
-    public string Endpoint => _app.Urls.Single();
+    /// <summary>The OTLP/gRPC endpoint (HTTP/2).</summary>
+    public string Endpoint => _app.Urls.First();
+
+    /// <summary>The OTLP/HTTP endpoint (HTTP/1.1); the exporter appends <c>/v1/traces</c>.</summary>
+    public string HttpEndpoint => _app.Urls.Last();
 
     public IReadOnlyCollection<ReceivedSpan> Spans => Sink.Spans.ToArray();
 
@@ -47,12 +53,25 @@ public sealed class OtlpReceiver : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        // gRPC needs HTTP/2 (cleartext: prior knowledge, so a listener of its own); OTLP/HTTP is HTTP/1.1 POSTs.
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2);
+            k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http1);
+        });
         var sink = new SpanSink();
         builder.Services.AddSingleton(sink);
         builder.Services.AddGrpc();
         var app = builder.Build();
         app.MapGrpcService<TraceServiceEndpoint>();
+        // OTLP/HTTP with protobuf bodies (the exporter posts to {endpoint}/v1/traces).
+        app.MapPost("/v1/traces", async (HttpContext c, SpanSink s) =>
+        {
+            using var body = new MemoryStream();
+            await c.Request.Body.CopyToAsync(body, c.RequestAborted);
+            TraceServiceEndpoint.Keep(s, ExportTraceServiceRequest.Parser.ParseFrom(body.ToArray()));
+            return Results.Bytes(new ExportTraceServiceResponse().ToByteArray(), "application/x-protobuf");
+        });
         await app.StartAsync();
         return new OtlpReceiver(app, sink);
     }
@@ -83,6 +102,12 @@ public sealed class OtlpReceiver : IAsyncDisposable
     {
         public override Task<ExportTraceServiceResponse> Export(ExportTraceServiceRequest request, ServerCallContext context)
         {
+            Keep(sink, request);
+            return Task.FromResult(new ExportTraceServiceResponse());
+        }
+
+        public static void Keep(SpanSink sink, ExportTraceServiceRequest request)
+        {
             foreach (var resource in request.ResourceSpans)
             {
                 var service = resource.Resource?.Attributes.FirstOrDefault(a => a.Key == "service.name")?.Value?.StringValue ?? "";
@@ -102,7 +127,6 @@ public sealed class OtlpReceiver : IAsyncDisposable
                     }
                 }
             }
-            return Task.FromResult(new ExportTraceServiceResponse());
         }
 
         private static string Text(AnyValue? v) => v?.ValueCase switch
