@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Wharf.Contracts.Bytes;
 using Wharf.Gateway.Bytes;
+using Wharf.Gateway.Observability;
 using Wharf.Membership;
 using Wharf.Membership.Consul;
 using Wharf.Membership.Topology;
@@ -70,7 +71,8 @@ public static class GatewayHost
         services.AddSingleton(sp => new PlacementViewStore(sp.GetRequiredService<ICasStore>(), options.ClusterId));
         services.AddSingleton(sp => new TopologyFeed(sp.GetRequiredService<PlacementViewStore>(), sp.GetRequiredService<ILogger<TopologyFeed>>()));
         services.AddHostedService(sp => sp.GetRequiredService<TopologyFeed>());
-        services.AddSingleton<IByteRouter>(sp => new TopologyByteRouter(sp.GetRequiredService<TopologyFeed>()));
+        services.AddSingleton<IByteRouter>(sp => new ObservedByteRouter(new TopologyByteRouter(sp.GetRequiredService<TopologyFeed>()), sp.GetRequiredService<WharfMetrics>()));
+        builder.AddWharfTelemetry("wharf-gateway", $"{Environment.MachineName}/{Environment.ProcessId}");
         services.AddWharfGateway();
         if (options.Membership.IsConsul)
         {
@@ -92,16 +94,15 @@ public static class GatewayHost
         builder.UseOrleansClient(client =>
         {
             MembershipSetup.ConfigureClient(client, options.Membership, options.ClusterId);
+            client.AddActivityPropagation();
             // How often the gateway re-reads the silos' gateway list (Orleans' GatewayListRefreshPeriod, ...).
             client.Configure<Orleans.Configuration.GatewayOptions>(builder.Configuration.GetSection("Wharf:Liveness"));
         });
 
         var app = builder.Build();
+        app.UseWharfTelemetry();
         app.MapWharfGateway();
-        app.MapGet("/readyz", (TopologyFeed feed, IClusterClient client) =>
-            feed.Current.Nodes.Count > 0
-                ? Results.Text($"ready: view epoch {feed.Current.Epoch}, {feed.Current.Nodes.Count} nodes")
-                : Results.Text("no placement view yet", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/readyz", (TopologyFeed feed, IClusterClient client, HttpContext c) => GatewayReadiness.CheckAsync(feed, client, c.RequestAborted));
         return app;
     }
 }

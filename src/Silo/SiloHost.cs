@@ -6,9 +6,11 @@ using Wharf.Contracts.Bytes;
 using Wharf.Contracts.Oci;
 using Wharf.Gateway;
 using Wharf.Gateway.Bytes;
+using Wharf.Gateway.Observability;
 using Wharf.Membership;
 using Wharf.Membership.Consul;
 using Wharf.Membership.Topology;
+using Wharf.Silo.Observability;
 using Wharf.Silo.Placement;
 using Wharf.Silo.Replication;
 using Wharf.Silo.Storage;
@@ -116,12 +118,15 @@ public static class SiloHost
         services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath));
         services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHostedService<Maintenance.UploadJanitor>();
+        services.AddSingleton<StoreMetrics>();
+        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName);
 
         builder.UseOrleans(silo =>
         {
             MembershipSetup.ConfigureSilo(silo, options.Membership, options.ClusterId, siloPort, gatewayPort);
             silo.Configure<EndpointOptions>(e => e.AdvertisedIPAddress = address);
             silo.Configure<GrainCollectionOptions>(g => g.CollectionAge = TimeSpan.FromMinutes(10));
+            silo.AddActivityPropagation();
             silo.Services.AddPlacementDirector<ShardOwnerPlacementStrategy, ShardOwnerPlacementDirector>();
             // Failure detection, with Orleans' own option names (ProbeTimeout, NumMissedProbesLimit,
             // NumVotesForDeathDeclaration, TableRefreshTimeout, IAmAliveTablePublishTimeout, DeathVoteExpirationTimeout).
@@ -134,7 +139,8 @@ public static class SiloHost
             {
                 builder.WebHost.UseUrls("http://127.0.0.1:5000");
             }
-            services.AddSingleton<IByteRouter>(sp => new TopologyByteRouter(topology, new LocalByteNode(nodeId.Id, sp.GetRequiredService<IByteService>())));
+            services.AddSingleton<IByteRouter>(sp => new ObservedByteRouter(
+                new TopologyByteRouter(topology, new LocalByteNode(nodeId.Id, sp.GetRequiredService<IByteService>())), sp.GetRequiredService<WharfMetrics>()));
             services.AddWharfGateway();
         }
         else
@@ -159,7 +165,9 @@ public static class SiloHost
             {
                 g.MaxReceiveMessageSize = 8 * 1024 * 1024;
                 g.MaxSendMessageSize = 8 * 1024 * 1024;
+                g.Interceptors.Add<ByteServiceObservation>();
             });
+            services.AddSingleton<ByteServiceObservation>();
         }
 
         if (options.Membership.IsConsul && !options.IsAllInOne)
@@ -185,6 +193,8 @@ public static class SiloHost
             "wharf {Role}: node {NodeId}, data in {DataPath}, silo port {SiloPort}{Bytes}",
             options.IsAllInOne ? "all-in-one" : "silo", nodeId.Id, dataPath, siloPort, options.IsAllInOne ? "" : $", byte service {self.ByteEndpoint}");
         app.Lifetime.ApplicationStopped.Register(records.Dispose);
+        app.Services.GetRequiredService<StoreMetrics>();
+        app.UseWharfTelemetry();
         if (options.IsAllInOne)
         {
             app.MapWharfGateway();
@@ -201,10 +211,8 @@ public static class SiloHost
             members = membership.CurrentSnapshot.Members.Values
                 .Select(m => new { address = m.SiloAddress.ToString(), endpoint = m.SiloAddress.Endpoint.ToString(), status = m.Status.ToString(), name = m.Name }),
         }));
-        app.MapGet("/readyz", (TopologyFeed feed) =>
-            feed.Current.Find(nodeId.Id) is { } me
-                ? Results.Text($"ready: node {me.NodeId} {me.State}, view epoch {feed.Current.Epoch}")
-                : Results.Text("not in the placement view yet", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/readyz", (RecordStore store, TopologyFeed feed, IClusterMembershipService membership, ILocalSiloDetails silo) =>
+            SiloReadiness.Check(store, feed, nodeId, membership, silo));
         return app;
     }
 

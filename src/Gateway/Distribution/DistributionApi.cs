@@ -23,6 +23,7 @@ public sealed partial class DistributionApi(IGrainFactory grains, IByteRouter ro
     {
         context.Response.Headers[ApiVersionHeader] = "registry/2.0";
         var route = Route.Parse(path);
+        Observability.RequestObservation.Describe(context, route);
         var method = context.Request.Method;
         try
         {

@@ -81,6 +81,9 @@ public sealed class RecordStore : IDisposable
         return result;
     }
 
+    /// <summary>A RocksDB property (<c>rocksdb.estimate-num-keys</c>, ...), for metrics and readiness.</summary>
+    public string? Property(string name) => _db.GetProperty(name);
+
     public void Dispose() => _db.Dispose();
 }
 

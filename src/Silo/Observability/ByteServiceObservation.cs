@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace Wharf.Silo.Observability;
+
+/// <summary>
+/// The silo side of byte-service calls: counts them by method and gRPC status, and puts OpenTelemetry's RPC
+/// attributes and this node's id on the server span (ASP.NET Core's, continued from the caller's traceparent).
+/// </summary>
+public sealed class ByteServiceObservation : Interceptor, IDisposable
+{
+    public const string MeterName = "Wharf.ByteService";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _calls;
+    private readonly Histogram<double> _duration;
+    private readonly string _nodeId;
+
+    public ByteServiceObservation(NodeIdentity node)
+    {
+        _nodeId = node.Id;
+        _calls = _meter.CreateCounter<long>("wharf.bytes.server.calls", description: "Byte-service calls served by this node, by method and gRPC status code.");
+        _duration = _meter.CreateHistogram<double>("wharf.bytes.server.duration", "s", "Byte-service calls served by this node: duration, by method.");
+    }
+
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
+        ObserveAsync(context, () => continuation(request, context));
+
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
+        ObserveAsync(context, () => continuation(requestStream, context));
+
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        ObserveAsync(context, async () =>
+        {
+            await continuation(request, responseStream, context);
+            return 0;
+        });
+
+    private async Task<T> ObserveAsync<T>(ServerCallContext context, Func<Task<T>> call)
+    {
+        var method = MethodName(context.Method);
+        if (Activity.Current is { IsAllDataRequested: true } span)
+        {
+            span.DisplayName = "wharf.bytes.v1.Bytes/" + method;
+            span.SetTag("rpc.system", "grpc");
+            span.SetTag("rpc.service", "wharf.bytes.v1.Bytes");
+            span.SetTag("rpc.method", method);
+            span.SetTag("wharf.replica.node_id", _nodeId);
+        }
+        var started = Stopwatch.GetTimestamp();
+        var code = StatusCode.OK;
+        try
+        {
+            return await call();
+        }
+        catch (RpcException e)
+        {
+            code = e.StatusCode;
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            code = StatusCode.Cancelled;
+            throw;
+        }
+        catch
+        {
+            code = StatusCode.Unknown;
+            throw;
+        }
+        finally
+        {
+            var m = new KeyValuePair<string, object?>("method", method);
+            _calls.Add(1, m, new KeyValuePair<string, object?>("code", code.ToString()));
+            _duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, m);
+            Activity.Current?.SetTag("rpc.grpc.status_code", (int)code);
+        }
+    }
+
+    private static string MethodName(string fullMethod)
+    {
+        var slash = fullMethod.LastIndexOf('/');
+        return slash >= 0 ? fullMethod[(slash + 1)..] : fullMethod;
+    }
+
+    public void Dispose() => _meter.Dispose();
+}
