@@ -118,6 +118,17 @@ public sealed partial class ComposeTests
         Assert.Equal(3, int.Parse(Of("silo").First().Service.Environment()["Wharf__Cluster__BootstrapExpect"]));
     }
 
+    [Fact(Timeout = 10_000)]
+    public async Task Wharf_containers_have_a_read_only_root_with_only_tmp_and_the_data_volume_writable()
+    {
+        await Task.Yield();
+        foreach (var (name, service) in Of("silo").Concat(Of("gateway")))
+        {
+            Assert.True(service.Str("read_only") == "true", $"{name}: root filesystem is writable");
+            Assert.Equal(["/tmp"], service.Get("tmpfs").Strings());
+        }
+    }
+
     [Theory(Timeout = 10_000)]
     [InlineData("silo")]
     [InlineData("gateway")]
