@@ -151,8 +151,9 @@ public static class SiloHost
             {
                 foreach (var url in urls)
                 {
-                    var uri = new Uri(url.Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal));
-                    var ip = uri.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(uri.Host);
+                    var uri = ListenUri(url);
+                    // A host name other than localhost listens on every interface, as Kestrel itself does.
+                    var ip = uri.Host == "localhost" ? IPAddress.Loopback : IPAddress.TryParse(uri.Host, out var parsed) ? parsed : IPAddress.Any;
                     k.Listen(ip, uri.Port, o => o.Protocols = HttpProtocols.Http1);
                 }
                 // The byte service: HTTP/2 without TLS, large windows (FACTS: uploads 505–555 MB/s vs 290–410).
@@ -173,7 +174,7 @@ public static class SiloHost
         if (options.Membership.IsConsul && !options.IsAllInOne)
         {
             // Operators and load balancers find silos in Consul's catalog, checked on /healthz.
-            var httpPort = new Uri((builder.Configuration["urls"] ?? "http://127.0.0.1:5100").Split(';')[0].Replace("*", "0.0.0.0", StringComparison.Ordinal)).Port;
+            var httpPort = ListenUri((builder.Configuration["urls"] ?? builder.Configuration["ASPNETCORE_URLS"] ?? "http://127.0.0.1:5100").Split(';')[0]).Port;
             services.AddConsulServiceRegistration(r =>
             {
                 r.Address = new Uri(options.Membership.Address!);
@@ -215,6 +216,10 @@ public static class SiloHost
             SiloReadiness.Check(store, feed, nodeId, membership, silo));
         return app;
     }
+
+    /// <summary>A Kestrel URL with its wildcards (<c>*</c>, <c>+</c>) as 0.0.0.0, so that <see cref="Uri"/> parses it.</summary>
+    private static Uri ListenUri(string url) =>
+        new(url.Trim().Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal));
 
     private static string FormatHost(IPAddress address) =>
         address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
