@@ -97,6 +97,8 @@ public static class GatewayHost
             client.AddActivityPropagation();
             // How often the gateway re-reads the silos' gateway list (Orleans' GatewayListRefreshPeriod, ...).
             client.Configure<Orleans.Configuration.GatewayOptions>(builder.Configuration.GetSection("Wharf:Liveness"));
+            client.Configure<Orleans.Configuration.ClientMessagingOptions>(m =>
+                m.ResponseTimeout = builder.Configuration.GetValue("Wharf:Liveness:ResponseTimeout", TimeSpan.FromSeconds(10)));
         });
 
         var app = builder.Build();

@@ -131,6 +131,8 @@ public static class SiloHost
             // Failure detection, with Orleans' own option names (ProbeTimeout, NumMissedProbesLimit,
             // NumVotesForDeathDeclaration, TableRefreshTimeout, IAmAliveTablePublishTimeout, DeathVoteExpirationTimeout).
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Wharf:Liveness"));
+            // A call towards a silo that just died waits this long before failing (then 503), not Orleans' 30 s.
+            silo.Configure<SiloMessagingOptions>(m => m.ResponseTimeout = builder.Configuration.GetValue("Wharf:Liveness:ResponseTimeout", TimeSpan.FromSeconds(10)));
         });
 
         if (options.IsAllInOne)
