@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Net;
 using System.Threading.Channels;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -5,7 +7,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Wharf.Gateway.Observability;
 
-/// <summary>One served request as the access log records it. No query string, headers or bodies: nothing secret.</summary>
+/// <summary>
+/// One served request as the access log records it. No query string, headers or bodies: nothing secret. The trace id
+/// and client address stay structs/objects here and become text on the writer's thread, not the request's.
+/// </summary>
 public sealed record AccessLogEntry(
     DateTimeOffset Time,
     string Method,
@@ -16,8 +21,8 @@ public sealed record AccessLogEntry(
     long BytesOut,
     double DurationMs,
     string? Identity,
-    string? TraceId,
-    string? Client);
+    ActivityTraceId TraceId,
+    IPAddress? Client);
 
 /// <summary>
 /// The access log (<c>Wharf:AccessLog:Enabled</c>, off by default), written off the hot path: a request only puts its
@@ -78,5 +83,5 @@ public sealed class AccessLog : BackgroundService
     private void Log(AccessLogEntry e) =>
         _logger.LogInformation(
             "{Method} {Path} {Status} {BytesIn} {BytesOut} {DurationMs:0.###}ms route={Route} identity={Identity} client={Client} trace={TraceId} at={Time}",
-            e.Method, e.Path, e.Status, e.BytesIn, e.BytesOut, e.DurationMs, e.Route, e.Identity ?? "-", e.Client ?? "-", e.TraceId ?? "-", e.Time.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            e.Method, e.Path, e.Status, e.BytesIn, e.BytesOut, e.DurationMs, e.Route, e.Identity ?? "-", e.Client?.ToString() ?? "-", e.TraceId == default ? "-" : e.TraceId.ToHexString(), e.Time.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
 }
