@@ -55,4 +55,4 @@ for r in $(seq "$ROUNDS"); do
   printf '%-6s %-10s %-9s %-7s %-15s %-14s %s\n' "$r" "$a" "$b" "$x" "$ac" "$bc" "$y"
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-echo "median req/s on/off: $(med "${rr[@]}")   median CPU per request on/off: $(med "${cr[@]}")   access-log lines written: $(grep -c 'Wharf.AccessLog' "$TMP/on.log" || true)"
+echo "median req/s on/off: $(med "${rr[@]}")   median CPU per request on/off: $(med "${cr[@]}")   access-log lines written: $(grep -c '"log":"access"' "$TMP/on.log" || true)"
