@@ -83,8 +83,8 @@ public sealed class RequestObservationMiddleware(RequestDelegate next, WharfMetr
                 sent,
                 elapsed.TotalMilliseconds,
                 context.User.Identity?.IsAuthenticated == true ? context.User.Identity.Name : null,
-                Activity.Current?.TraceId.ToString(),
-                context.Connection.RemoteIpAddress?.ToString()));
+                Activity.Current?.TraceId ?? default,
+                context.Connection.RemoteIpAddress));
         }
     }
 

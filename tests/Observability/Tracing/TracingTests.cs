@@ -100,6 +100,18 @@ public sealed class TracingTests
             var monolithic = byId[write.ParentSpanId];
             Assert.Equal(repo, monolithic.Attributes["oci.repository"]);
             Assert.Equal("POST", monolithic.Attributes["http.request.method"]);
+
+            // Both processes serve /metrics: the gateway counts the push's requests and byte calls, the silo the calls it served.
+            using var gatewayMetrics = await http.GetAsync("metrics", Ct);
+            var g = new PrometheusText(await gatewayMetrics.Content.ReadAsStringAsync(Ct));
+            Assert.Equal(1, g.Sum("wharf_http_requests_total", "route=manifest", "method=PUT", "code=201"));
+            Assert.Equal(2, g.Sum("wharf_bytes_client_calls_total", "method=WriteBlob", "outcome=ok"));
+            Assert.True(g.Sum("wharf_placement_view_nodes", "state=active") >= 1);
+            var s = new PrometheusText(await admin.GetStringAsync("metrics", Ct));
+            Assert.Equal(2, s.Sum("wharf_bytes_server_calls_total", "method=WriteBlob", "code=OK"));
+            Assert.Equal(1, s.Sum("wharf_bytes_server_calls_total", "method=AppendUpload", "code=OK"));
+            Assert.True(s.Sum("wharf_store_blob_size_bytes") >= layer.Length);
+            Assert.True(s.Sum("orleans_catalog_activations", "grain_type=wharf.repository") >= 1);
         }
         finally
         {
