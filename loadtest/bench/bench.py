@@ -321,6 +321,9 @@ def wrk(server, path_lines, method="GET", headers=(), duration=None):
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(bad.group(1)) if bad else 0) + (sum(int(x) for x in sock.groups()) if sock else 0)
+    if errors:
+        log(f"{server.name}: wrk errors on {path_lines[0]}{' …' if len(path_lines) > 1 else ''}: "
+            f"{bad.group(0) if bad else 'no non-2xx'}; {sock.group(0) if sock else 'no socket errors'}")
     return {"rps": rps, "p99_ms": p99, "p50_ms": p50, "errors": errors, "cpu_ms_per_req": 1000 * cpu / max(total, 1)}
 
 

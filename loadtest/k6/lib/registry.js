@@ -35,6 +35,8 @@ export function parseSize(text) {
 export const BASE = env('WHARF_URL', 'http://127.0.0.1:5000').replace(/\/+$/, '');
 /** Repository prefix, so runs do not collide (WHARF_REPO_PREFIX, default "k6"). */
 export const PREFIX = env('WHARF_REPO_PREFIX', 'k6');
+/** Per-request timeout for blob and manifest transfers (HTTP_TIMEOUT, default 300s; k6's own default is 60s). */
+export const TIMEOUT = env('HTTP_TIMEOUT', '300s');
 
 /**
  * Headers every request carries: WHARF_TOKEN as a bearer token, or WHARF_USER / WHARF_PASSWORD as basic auth.
@@ -110,6 +112,7 @@ export function pushBlob(repo, data, digest, opts) {
       const end = Math.min(off + chunk, size);
       const body = typeof data === 'string' ? data.substring(off, end) : data.slice(off, end);
       const res = http.patch(location, body, {
+        timeout: TIMEOUT,
         headers: headers({ 'Content-Type': 'application/octet-stream', 'Content-Range': `${off}-${end - 1}` }),
         tags: Object.assign({ name: 'PATCH <upload>' }, tags),
       });
@@ -122,6 +125,7 @@ export function pushBlob(repo, data, digest, opts) {
     return check(done, { 'blob committed (201)': (r) => r.status === 201 });
   }
   const done = http.put(withQuery(location, `digest=${encodeURIComponent(digest)}`), data, {
+    timeout: TIMEOUT,
     headers: headers({ 'Content-Type': 'application/octet-stream' }),
     tags: Object.assign({ name: 'PUT <upload>?digest=' }, tags),
   });
@@ -190,7 +194,7 @@ export function pullImage(repo, ref, opts) {
   let bytes = 0;
   for (const desc of [manifest.config].concat(manifest.layers)) {
     const res = http.get(`${BASE}/v2/${repo}/blobs/${desc.digest}`, {
-      headers: headers(), responseType: o.verify ? 'binary' : 'none',
+      headers: headers(), responseType: o.verify ? 'binary' : 'none', timeout: TIMEOUT,
       tags: Object.assign({ name: 'GET /v2/<repo>/blobs/<digest>', op: 'blob-pull' }, tags),
     });
     const ok = check(res, {
