@@ -152,7 +152,7 @@ public sealed partial class DistributionApi
         var result = await Repository(name).PutManifest(manifest, [.. tags]);
         if (!result.Succeeded)
         {
-            await OciError.WriteAsync(context, OciError.FromName(result.ErrorCode!), result.Detail);
+            await OciError.WriteAsync(context, ErrorCode.Find(result.ErrorCode!), result.Detail);
             return;
         }
         var response = context.Response;
@@ -176,7 +176,7 @@ public sealed partial class DistributionApi
         var result = await Repository(name).DeleteManifest(reference);
         if (!result.Succeeded)
         {
-            await OciError.WriteAsync(context, OciError.FromName(result.ErrorCode!), result.Detail ?? $"manifest {reference} is not in repository {name}");
+            await OciError.WriteAsync(context, ErrorCode.Find(result.ErrorCode!), result.Detail ?? $"manifest {reference} is not in repository {name}");
             return;
         }
         context.Response.StatusCode = StatusCodes.Status202Accepted;

@@ -31,21 +31,4 @@ public static class OciError
             await response.Body.WriteAsync(body);
         }
     }
-
-    public static ErrorCode FromName(string name) => name switch
-    {
-        "BLOB_UNKNOWN" => ErrorCode.BlobUnknown,
-        "BLOB_UPLOAD_INVALID" => ErrorCode.BlobUploadInvalid,
-        "BLOB_UPLOAD_UNKNOWN" => ErrorCode.BlobUploadUnknown,
-        "DIGEST_INVALID" => ErrorCode.DigestInvalid,
-        "MANIFEST_BLOB_UNKNOWN" => ErrorCode.ManifestBlobUnknown,
-        "MANIFEST_INVALID" => ErrorCode.ManifestInvalid,
-        "MANIFEST_UNKNOWN" => ErrorCode.ManifestUnknown,
-        "NAME_INVALID" => ErrorCode.NameInvalid,
-        "NAME_UNKNOWN" => ErrorCode.NameUnknown,
-        "SIZE_INVALID" => ErrorCode.SizeInvalid,
-        "TAG_INVALID" => ErrorCode.TagInvalid,
-        "UNAVAILABLE" => ErrorCode.Unavailable,
-        _ => ErrorCode.Unknown,
-    };
 }

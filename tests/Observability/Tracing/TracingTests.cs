@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Wharf.Tests.Membership;
 using Wharf.Tests.Observability.Otlp;
 
 namespace Wharf.Tests.Observability.Tracing;
