@@ -82,7 +82,9 @@ public static class SiloHost
             options.Node.Weight,
             options.IsAllInOne ? "" : $"http://{FormatHost(address)}:{bytesPort}",
             new IPEndPoint(address, siloPort).ToString(),
-            options.Cluster.BootstrapExpect);
+            options.Cluster.BootstrapExpect,
+            options.Replication.Factor,
+            options.Replication.WriteQuorum);
 
         RecordStore records;
         try

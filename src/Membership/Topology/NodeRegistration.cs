@@ -5,7 +5,12 @@ using Wharf.Contracts.Placement;
 namespace Wharf.Membership.Topology;
 
 /// <summary>What a silo declares about itself in the placement view.</summary>
-public sealed record NodeAnnouncement(string NodeId, string Zone, double Weight, string ByteEndpoint, string SiloEndpoint, int BootstrapExpect);
+/// <summary>
+/// What a silo declares about itself in the placement view. <paramref name="Replicas"/> and
+/// <paramref name="WriteQuorum"/> (R and W) are taken only by the node that forms the cluster: after that they are
+/// the cluster's, kept in the view, and a node configured otherwise follows the view and says so.
+/// </summary>
+public sealed record NodeAnnouncement(string NodeId, string Zone, double Weight, string ByteEndpoint, string SiloEndpoint, int BootstrapExpect, int Replicas = 1, int WriteQuorum = 1);
 
 /// <summary>
 /// A silo's place in the cluster: it takes its node-id lease (refusing to start if another live process holds the
@@ -33,7 +38,13 @@ public sealed class NodeRegistration(
         var view = await views.UpdateAsync(v => Join(v, self), cancellationToken);
         topology.Publish(view);
         var me = view.Find(self.NodeId)!;
-        logger.LogInformation("node {NodeId} is {State} in placement view epoch {Epoch} ({Count} nodes)", self.NodeId, me.State, view.Epoch, view.Nodes.Count);
+        logger.LogInformation("node {NodeId} is {State} in placement view epoch {Epoch} ({Count} nodes, R = {R}, W = {W})", self.NodeId, me.State, view.Epoch, view.Nodes.Count, view.Replicas, view.WriteQuorum);
+        if (view.Replicas != self.Replicas || view.WriteQuorum != self.WriteQuorum)
+        {
+            logger.LogWarning(
+                "Wharf:Replication here says R = {ConfiguredR}, W = {ConfiguredW}; the cluster's view says R = {R}, W = {W}, which this node follows (change them through the admin API)",
+                self.Replicas, self.WriteQuorum, view.Replicas, view.WriteQuorum);
+        }
     }
 
     public static PlacementView? Join(PlacementView view, NodeAnnouncement self)
@@ -52,6 +63,11 @@ public sealed class NodeRegistration(
                 DownSince = null,
             };
             return updated == existing ? null : view with { Nodes = [.. view.Nodes.Select(n => n.NodeId == self.NodeId ? updated : n)] };
+        }
+        if (view.Nodes.Count == 0)
+        {
+            // The node that forms the cluster sets its R and W.
+            view = view with { Replicas = self.Replicas, WriteQuorum = self.WriteQuorum };
         }
         var owning = view.Nodes.Count(RendezvousPlacement.Owns);
         var joinState = owning < self.BootstrapExpect ? NodeState.Active : NodeState.Joining;
