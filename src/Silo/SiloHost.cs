@@ -116,7 +116,8 @@ public static class SiloHost
         services.AddSingleton(topology);
         services.AddHostedService(_ => topology);
         services.AddHostedService(_ => registration);
-        services.AddSingleton<IRepositoryLog, LocalRepositoryLog>();
+        services.AddSingleton(new LogReplica(records));
+        services.AddSingleton(sp => new ReplicatedLogs(topology, sp.GetRequiredService<LogReplica>(), nodeId.Id, options.Replication.Timings()));
         services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath));
         services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHostedService<Maintenance.UploadJanitor>();
@@ -207,6 +208,7 @@ public static class SiloHost
         else
         {
             app.MapGrpcService<ByteServiceEndpoint>().RequireHost($"*:{bytesPort}");
+            app.MapGrpcService<RecordServiceEndpoint>().RequireHost($"*:{bytesPort}");
             app.MapGet("/healthz", () => Results.Text("ok"));
         }
         app.MapGet("/admin/cluster", (TopologyFeed feed, IClusterMembershipService membership) => Results.Json(new

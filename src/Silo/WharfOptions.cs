@@ -48,6 +48,11 @@ public sealed class WharfOptions
         {
             yield return $"Wharf:Replication needs 1 <= WriteQuorum ({Replication.WriteQuorum}) <= Factor ({Replication.Factor})";
         }
+        else if (2 * Replication.WriteQuorum <= Replication.Factor)
+        {
+            // Two write quorums must share an owner, or a new leader could miss an acknowledged change.
+            yield return $"Wharf:Replication needs WriteQuorum ({Replication.WriteQuorum}) to be more than half of Factor ({Replication.Factor})";
+        }
         if (!IsAllInOne && !string.Equals(Role, SiloRole, StringComparison.OrdinalIgnoreCase))
         {
             yield return $"Wharf:Role must be AllInOne or Silo, not '{Role}'";
@@ -88,6 +93,17 @@ public sealed class ReplicationOptions
     public int Factor { get; set; } = 1;
 
     public int WriteQuorum { get; set; } = 1;
+
+    /// <summary>
+    /// A log leader's read lease: it answers reads from its own replica this long after a quorum last confirmed it,
+    /// and a new leader changes nothing for this long after taking over (docs/architecture.md "Repository logs").
+    /// </summary>
+    public TimeSpan LeaderLease { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long a leader waits for one owner's answer before counting it as no answer.</summary>
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public Replication.LeaderTimings Timings() => new(LeaderLease, CallTimeout, TimeSpan.FromMilliseconds(50));
 }
 
 public sealed class NodeOptions

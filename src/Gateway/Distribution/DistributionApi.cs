@@ -86,6 +86,7 @@ public sealed partial class DistributionApi(IGrainFactory grains, IByteRouter ro
     private static bool IsUnavailable(Exception e) => e switch
     {
         SiloUnavailableException or OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException or TimeoutException => true,
+        Contracts.Grains.LogUnavailableException => true,
         Grpc.Core.RpcException rpc => rpc.StatusCode is Grpc.Core.StatusCode.Unavailable or Grpc.Core.StatusCode.DeadlineExceeded,
         IOException { InnerException: RegistryException r } => r.Code == ErrorCode.Unavailable,
         _ => e.InnerException is not null && IsUnavailable(e.InnerException),

@@ -1,6 +1,8 @@
 using Orleans.Concurrency;
 using Wharf.Contracts.Grains;
+using Wharf.Contracts.Placement;
 using Wharf.Silo.Placement;
+using Wharf.Silo.Replication;
 using Wharf.Silo.Storage;
 
 namespace Wharf.Silo.Grains;
@@ -22,25 +24,30 @@ public sealed class CatalogGrain : Grain, ICatalogGrain
     }
 }
 
-/// <summary>One catalog shard's sorted entries, on the owner of that shard.</summary>
+/// <summary>One catalog shard's sorted entries, a replicated log of its own, led from an owner of that shard.</summary>
 [Reentrant, ShardOwnerPlacement, GrainType(GrainTypes.CatalogShard)]
-public sealed class CatalogShardGrain(RecordStore records) : Grain, ICatalogShardGrain
+public sealed class CatalogShardGrain(RecordStore records, ReplicatedLogs logs) : LogGrain(logs), ICatalogShardGrain
 {
-    private int Shard => (int)this.GetPrimaryKeyLong();
+    private int CatalogShard => (int)this.GetPrimaryKeyLong();
 
-    public Task Add(string repository)
+    protected override string LogId => "c/" + CatalogShard.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    protected override int Shard => Shards.OfCatalogShard(CatalogShard);
+
+    public async Task Add(string repository)
     {
-        var key = Keys.CatalogPrefix(Shard) + repository;
+        var key = Keys.CatalogPrefix(CatalogShard) + repository;
         if (!records.Exists(key))
         {
-            records.Write(new RecordBatch().Put(key, RecordJson.Empty));
+            // Idempotent: a concurrent add of the same name writes the same key.
+            await AppendAsync(new RecordBatch().Put(key, RecordJson.Empty));
         }
-        return Task.CompletedTask;
     }
 
-    public Task<Page> List(string? last, int limit)
+    public async Task<Page> List(string? last, int limit)
     {
-        var page = records.Scan(Keys.CatalogPrefix(Shard), last, limit + 1);
-        return Task.FromResult(new Page([.. page.Take(limit).Select(kv => kv.Key)], page.Count > limit));
+        await ReadableAsync();
+        var page = records.Scan(Keys.CatalogPrefix(CatalogShard), last, limit + 1);
+        return new Page([.. page.Take(limit).Select(kv => kv.Key)], page.Count > limit);
     }
 }

@@ -1,34 +1,57 @@
 using Orleans.Concurrency;
-using Wharf.Silo.Placement;
 using Wharf.Contracts.Grains;
 using Wharf.Contracts.Oci;
+using Wharf.Contracts.Placement;
+using Wharf.Silo.Placement;
+using Wharf.Silo.Replication;
 using Wharf.Silo.Storage;
 
 namespace Wharf.Silo.Grains;
 
 /// <summary>
 /// The leader of one repository's records (DESIGN principle 5). Every change is one batch appended to the
-/// repository's log; reads go to the records directly, so they never queue behind a write (Reentrant: the
-/// methods have no awaits between reading and writing the records, so turns cannot interleave mid-change).
+/// repository's replicated log; reads go to this node's replica directly, so they never queue behind a write
+/// (Reentrant). Changes run one at a time (read, decide, append), so two never interleave mid-change.
 /// Each operation touches O(1) keys: a repository with 50,000 tags costs a push no more than one with 5.
 /// </summary>
 [Reentrant, ShardOwnerPlacement, GrainType(GrainTypes.Repository)]
-public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : Grain, IRepositoryGrain
+public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs) : LogGrain(logs), IRepositoryGrain
 {
+    private readonly SemaphoreSlim _changes = new(1, 1);
+
     private string Name => this.GetPrimaryKeyString();
 
-    public Task<BlobLink?> GetBlobLink(Digest digest)
+    protected override string LogId => "r/" + Name;
+
+    protected override int Shard => Shards.OfRepository(Name);
+
+    /// <summary>Runs one change at a time: what it read stays true until its batch is appended.</summary>
+    private async Task<T> ChangeAsync<T>(Func<Task<T>> change)
     {
-        var link = RecordJson.Decode<BlobLinkRecord>(records.Get(Keys.BlobLink(Name, digest)));
-        return Task.FromResult(link is null ? null : new BlobLink(link.Size, link.Holders ?? []));
+        await _changes.WaitAsync();
+        try
+        {
+            return await change();
+        }
+        finally
+        {
+            _changes.Release();
+        }
     }
 
-    public async Task LinkBlob(Digest digest, long size, string[] holders)
+    public async Task<BlobLink?> GetBlobLink(Digest digest)
+    {
+        await ReadableAsync();
+        var link = RecordJson.Decode<BlobLinkRecord>(records.Get(Keys.BlobLink(Name, digest)));
+        return link is null ? null : new BlobLink(link.Size, link.Holders ?? []);
+    }
+
+    public Task LinkBlob(Digest digest, long size, string[] holders) => ChangeAsync(async () =>
     {
         var existing = RecordJson.Decode<BlobLinkRecord>(records.Get(Keys.BlobLink(Name, digest)));
         if (existing is not null && holders.All(h => existing.Holders?.Contains(h) == true))
         {
-            return;
+            return true;
         }
         // The same blob pushed again through another node: remember every holder, first ones first.
         var all = (existing?.Holders ?? []).Concat(holders).Distinct(StringComparer.Ordinal).ToArray();
@@ -36,10 +59,11 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
         await EnsureHeaderAsync(batch);
         batch.Put(Keys.BlobLink(Name, digest), RecordJson.Encode(new BlobLinkRecord(1, size, existing?.Created ?? DateTimeOffset.UtcNow, all)));
         batch.Put(Keys.BlobBackReference(digest, Name), RecordJson.Empty);
-        await log.AppendAsync(Name, batch);
-    }
+        await AppendAsync(batch);
+        return true;
+    });
 
-    public async Task<bool> UnlinkBlob(Digest digest)
+    public Task<bool> UnlinkBlob(Digest digest) => ChangeAsync(async () =>
     {
         if (!records.Exists(Keys.BlobLink(Name, digest)))
         {
@@ -48,12 +72,13 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
         var batch = new RecordBatch()
             .Delete(Keys.BlobLink(Name, digest))
             .Delete(Keys.BlobBackReference(digest, Name));
-        await log.AppendAsync(Name, batch);
+        await AppendAsync(batch);
         return true;
-    }
+    });
 
-    public Task<ManifestRef?> ResolveManifest(string reference)
+    public async Task<ManifestRef?> ResolveManifest(string reference)
     {
+        await ReadableAsync();
         Digest digest;
         if (Digest.TryParse(reference, out var parsed))
         {
@@ -64,15 +89,15 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
             var tag = RecordJson.Decode<TagRecord>(records.Get(Keys.Tag(Name, reference)));
             if (tag is null)
             {
-                return Task.FromResult<ManifestRef?>(null);
+                return null;
             }
             digest = Digest.Parse(tag.Digest);
         }
         var m = RecordJson.Decode<ManifestRecord>(records.Get(Keys.Manifest(Name, digest)));
-        return Task.FromResult(m is null ? null : new ManifestRef(digest, m.MediaType, m.Size));
+        return m is null ? null : new ManifestRef(digest, m.MediaType, m.Size);
     }
 
-    public async Task<RepositoryResult> PutManifest(ManifestPut manifest, string[] tags)
+    public Task<RepositoryResult> PutManifest(ManifestPut manifest, string[] tags) => ChangeAsync(async () =>
     {
         foreach (var blob in manifest.Blobs)
         {
@@ -120,11 +145,11 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
             batch.Put(Keys.Tag(Name, tag), RecordJson.Encode(new TagRecord(1, record.Digest, now)));
             batch.Put(Keys.ManifestTag(Name, manifest.Digest, tag), RecordJson.Empty);
         }
-        await log.AppendAsync(Name, batch);
+        await AppendAsync(batch);
         return RepositoryResult.Ok;
-    }
+    });
 
-    public async Task<RepositoryResult> DeleteManifest(string reference)
+    public Task<RepositoryResult> DeleteManifest(string reference) => ChangeAsync(async () =>
     {
         var batch = new RecordBatch();
         if (Digest.TryParse(reference, out var parsed))
@@ -167,23 +192,25 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
             batch.Delete(Keys.Tag(Name, reference));
             batch.Delete(Keys.ManifestTag(Name, Digest.Parse(tag.Digest), reference));
         }
-        await log.AppendAsync(Name, batch);
+        await AppendAsync(batch);
         return RepositoryResult.Ok;
-    }
+    });
 
-    public Task<Page?> ListTags(string? last, int limit)
+    public async Task<Page?> ListTags(string? last, int limit)
     {
+        await ReadableAsync();
         if (!records.Exists(Keys.RepositoryHeader(Name)))
         {
-            return Task.FromResult<Page?>(null);
+            return null;
         }
         var page = records.Scan(Keys.TagPrefix(Name), last, limit + 1);
         var items = page.Take(limit).Select(kv => kv.Key).ToArray();
-        return Task.FromResult<Page?>(new Page(items, page.Count > limit));
+        return new Page(items, page.Count > limit);
     }
 
-    public Task<ReferrerPage> ListReferrers(Digest subject, string? artifactType, string? last, int limit)
+    public async Task<ReferrerPage> ListReferrers(Digest subject, string? artifactType, string? last, int limit)
     {
+        await ReadableAsync();
         var prefix = Keys.ReferrerPrefix(Name, subject);
         var items = new List<Referrer>();
         string? next = null;
@@ -218,7 +245,7 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
         {
             next = after;
         }
-        return Task.FromResult(new ReferrerPage([.. items], next));
+        return new ReferrerPage([.. items], next);
     }
 
     /// <summary>

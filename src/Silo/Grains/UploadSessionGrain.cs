@@ -1,18 +1,25 @@
 using Wharf.Contracts.Grains;
-using Wharf.Silo.Placement;
 using Wharf.Contracts.Oci;
+using Wharf.Contracts.Placement;
+using Wharf.Silo.Placement;
+using Wharf.Silo.Replication;
 using Wharf.Silo.Storage;
 
 namespace Wharf.Silo.Grains;
 
 /// <summary>
 /// One upload session (DESIGN principle 8). The record (repository, acknowledged offset, hash midstate) is
-/// rewritten, synced, after every chunk, so a restarted process continues where the last acknowledged chunk ended.
+/// rewritten after every chunk through the upload's replicated log (acknowledged by W of the upload's owners), so any
+/// gateway, after any restart or the loss of one owner, continues where the last acknowledged chunk ended.
 /// The chunk lease lives only in memory: a restart or a new activation frees it, and it expires on its own.
 /// </summary>
 [ShardOwnerPlacement, GrainType(GrainTypes.Upload)]
-public sealed class UploadSessionGrain(RecordStore records) : Grain, IUploadSessionGrain
+public sealed class UploadSessionGrain(RecordStore records, ReplicatedLogs logs) : LogGrain(logs), IUploadSessionGrain
 {
+    protected override string LogId => "u/" + this.GetPrimaryKeyString();
+
+    protected override int Shard => Shards.OfUpload(this.GetPrimaryKeyString());
+
     private static readonly TimeSpan LeaseTimeout = TimeSpan.FromMinutes(5);
 
     private Guid _leaseToken;
@@ -20,49 +27,51 @@ public sealed class UploadSessionGrain(RecordStore records) : Grain, IUploadSess
 
     private string Key => Keys.Upload(this.GetPrimaryKeyString());
 
-    public Task<UploadState> Start(string repository, string algorithm, string[] owners)
+    public async Task<UploadState> Start(string repository, string algorithm, string[] owners)
     {
         using var hash = ResumableHash.Create(algorithm);
         var now = DateTimeOffset.UtcNow;
         var record = new UploadRecord(1, repository, algorithm, 0, hash.ExportState(), now, now, owners);
-        records.Write(new RecordBatch().Put(Key, RecordJson.Encode(record)));
-        return Task.FromResult(ToState(record));
+        await AppendAsync(new RecordBatch().Put(Key, RecordJson.Encode(record)));
+        return ToState(record);
     }
 
-    public Task<UploadState?> Get()
+    public async Task<UploadState?> Get()
     {
+        await ReadableAsync();
         var r = Load();
-        return Task.FromResult(r is null ? null : ToState(r));
+        return r is null ? null : ToState(r);
     }
 
-    public Task<ChunkLease?> BeginChunk(string repository)
+    public async Task<ChunkLease?> BeginChunk(string repository)
     {
+        await ReadableAsync();
         var r = Load();
         if (r is null || r.Repository != repository)
         {
-            return Task.FromResult<ChunkLease?>(null);
+            return null;
         }
         var now = DateTimeOffset.UtcNow;
         if (_leaseToken != Guid.Empty && _leaseExpires > now)
         {
-            return Task.FromResult<ChunkLease?>(new ChunkLease(Guid.Empty, ToState(r)));
+            return new ChunkLease(Guid.Empty, ToState(r));
         }
         _leaseToken = Guid.NewGuid();
         _leaseExpires = now + LeaseTimeout;
-        return Task.FromResult<ChunkLease?>(new ChunkLease(_leaseToken, ToState(r)));
+        return new ChunkLease(_leaseToken, ToState(r));
     }
 
-    public Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState)
+    public async Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState)
     {
         var r = Load();
         if (r is null || token == Guid.Empty || token != _leaseToken)
         {
-            return Task.FromResult(false);
+            return false;
         }
         var updated = r with { Offset = newOffset, HashState = hashState, Touched = DateTimeOffset.UtcNow };
-        records.Write(new RecordBatch().Put(Key, RecordJson.Encode(updated)));
+        await AppendAsync(new RecordBatch().Put(Key, RecordJson.Encode(updated)));
         _leaseToken = Guid.Empty;
-        return Task.FromResult(true);
+        return true;
     }
 
     public Task ReleaseChunk(Guid token)
@@ -74,12 +83,14 @@ public sealed class UploadSessionGrain(RecordStore records) : Grain, IUploadSess
         return Task.CompletedTask;
     }
 
-    public Task End()
+    public async Task End()
     {
-        records.Write(new RecordBatch().Delete(Key));
+        if (Load() is not null)
+        {
+            await AppendAsync(new RecordBatch().Delete(Key));
+        }
         _leaseToken = Guid.Empty;
         DeactivateOnIdle();
-        return Task.CompletedTask;
     }
 
     private UploadRecord? Load() => RecordJson.Decode<UploadRecord>(records.Get(Key));

@@ -29,12 +29,53 @@ public sealed class RecordStore : IDisposable
         return new RecordStore(RocksDb.Open(options, path));
     }
 
-    public byte[]? Get(string key) => _db.Get(Encoding.UTF8.GetBytes(key));
+    private readonly WriteOptions _unsynced = new WriteOptions().SetSync(false);
 
-    public bool Exists(string key) => _db.Get(Encoding.UTF8.GetBytes(key)) is not null;
+    /// <summary>
+    /// A deleted record in a replicated log (DESIGN principle 5): a versioned tombstone, so that repair cannot bring
+    /// the record back from a replica that missed the delete. Every other value is JSON, protobuf or empty, none of
+    /// which starts with a zero byte; reads treat a tombstone as absent.
+    /// </summary>
+    public static byte[] Tombstone(long seq)
+    {
+        var value = new byte[9];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(value.AsSpan(1), seq);
+        return value;
+    }
+
+    public static bool IsTombstone(ReadOnlySpan<byte> value) => value.Length == 9 && value[0] == 0;
+
+    /// <summary>A live record's value; null when absent or a tombstone.</summary>
+    public byte[]? Get(string key)
+    {
+        var value = _db.Get(Encoding.UTF8.GetBytes(key));
+        return value is null || IsTombstone(value) ? null : value;
+    }
+
+    /// <summary>Live values of several keys as of one moment (a snapshot): a batch is seen whole or not at all.</summary>
+    public byte[]?[] GetMany(IReadOnlyList<string> keys)
+    {
+        using var snapshot = _db.CreateSnapshot();
+        var read = new ReadOptions().SetSnapshot(snapshot);
+        var values = new byte[]?[keys.Count];
+        for (var i = 0; i < keys.Count; i++)
+        {
+            var value = _db.Get(Encoding.UTF8.GetBytes(keys[i]), readOptions: read);
+            values[i] = value is null || IsTombstone(value) ? null : value;
+        }
+        return values;
+    }
+
+    /// <summary>The stored value, tombstones included.</summary>
+    public byte[]? GetRaw(string key) => _db.Get(Encoding.UTF8.GetBytes(key));
+
+    public bool Exists(string key) => Get(key) is not null;
 
     /// <summary>Applies the batch whole or not at all, WAL synced.</summary>
-    public void Write(RecordBatch batch)
+    public void Write(RecordBatch batch) => Write(batch, sync: true);
+
+    /// <summary>Applies the batch whole or not at all; WAL synced unless <paramref name="sync"/> is false.</summary>
+    public void Write(RecordBatch batch, bool sync)
     {
         if (batch.Count == 0)
         {
@@ -53,11 +94,14 @@ public sealed class RecordStore : IDisposable
                 wb.Put(k, value);
             }
         }
-        _db.Write(wb, _synced);
+        _db.Write(wb, sync ? _synced : _unsynced);
     }
 
-    /// <summary>Keys under <paramref name="prefix"/> strictly after <paramref name="after"/> (a suffix), in byte order.</summary>
-    public List<KeyValuePair<string, byte[]>> Scan(string prefix, string? after, int limit)
+    /// <summary>Live keys under <paramref name="prefix"/> strictly after <paramref name="after"/> (a suffix), in byte order.</summary>
+    public List<KeyValuePair<string, byte[]>> Scan(string prefix, string? after, int limit) => Scan(prefix, after, limit, tombstones: false);
+
+    /// <summary>Keys under <paramref name="prefix"/> after <paramref name="after"/>; tombstones only when asked for.</summary>
+    public List<KeyValuePair<string, byte[]>> Scan(string prefix, string? after, int limit, bool tombstones)
     {
         var result = new List<KeyValuePair<string, byte[]>>(Math.Min(limit, 1024));
         var prefixBytes = Encoding.UTF8.GetBytes(prefix);
@@ -72,9 +116,10 @@ public sealed class RecordStore : IDisposable
                 break;
             }
             var suffix = Encoding.UTF8.GetString(key.AsSpan(prefixBytes.Length));
-            if (after is null || suffix != after)
+            var value = it.Value();
+            if ((after is null || suffix != after) && (tombstones || !IsTombstone(value)))
             {
-                result.Add(new(suffix, it.Value()));
+                result.Add(new(suffix, value));
             }
             it.Next();
         }

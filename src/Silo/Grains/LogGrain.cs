@@ -1,0 +1,56 @@
+using Wharf.Contracts.Grains;
+using Wharf.Silo.Replication;
+using Wharf.Silo.Storage;
+
+namespace Wharf.Silo.Grains;
+
+/// <summary>
+/// A grain that leads one replicated log (DESIGN principle 5): on activation it recovers the log from a quorum of
+/// its shard's owners with a fresh ballot; it reads this node's replica while its read lease holds, and appends
+/// batches acknowledged by W owners. A leader that was deposed or lost its quorum deactivates, so the next call
+/// starts a fresh activation that recovers again.
+/// </summary>
+public abstract class LogGrain(ReplicatedLogs logs) : Grain
+{
+    private LogLeader? _leader;
+
+    protected abstract string LogId { get; }
+
+    protected abstract int Shard { get; }
+
+    protected LogLeader Leader => _leader ?? throw new InvalidOperationException("the log is not recovered yet");
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var leader = logs.Lead(LogId, Shard);
+        await leader.RecoverAsync(cancellationToken);
+        _leader = leader;
+    }
+
+    /// <summary>Waits until this activation may answer reads from this node's replica.</summary>
+    protected async Task ReadableAsync()
+    {
+        try
+        {
+            await Leader.EnsureReadableAsync();
+        }
+        catch (LogUnavailableException)
+        {
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+
+    protected async Task AppendAsync(RecordBatch batch)
+    {
+        try
+        {
+            await Leader.AppendAsync(batch);
+        }
+        catch (LogUnavailableException)
+        {
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+}

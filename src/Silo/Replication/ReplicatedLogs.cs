@@ -1,0 +1,96 @@
+using System.Collections.Concurrent;
+using Grpc.Net.Client;
+using Wharf.Contracts.Grains;
+using Wharf.Contracts.Placement;
+using Wharf.Contracts.Protos.Records;
+using Wharf.Membership.Topology;
+
+namespace Wharf.Silo.Replication;
+
+/// <summary>
+/// Creates the leader of a log on this node over the placement view: the log's owners are the first R nodes of its
+/// shard (DESIGN principle 3), reached in-process for this node and over gRPC for the others; W comes from the view.
+/// </summary>
+public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, string selfNodeId, LeaderTimings timings) : IDisposable
+{
+    private readonly ConcurrentDictionary<string, (GrpcChannel Channel, GrpcReplicaPeer Peer)> _remote = new(StringComparer.Ordinal);
+
+    public LogReplica Replica => replica;
+
+    public string NodeId => selfNodeId;
+
+    /// <summary>A leader for the log; call <see cref="LogLeader.RecoverAsync"/> before using it.</summary>
+    public LogLeader Lead(string log, int shard)
+    {
+        var view = topology.Current;
+        var owners = RendezvousPlacement.Owners(view, shard, Math.Max(1, view.Replicas));
+        var peers = new List<IReplicaPeer>(owners.Count);
+        foreach (var owner in owners)
+        {
+            if (owner.NodeId == selfNodeId)
+            {
+                peers.Add(new LocalReplicaPeer(selfNodeId, replica));
+            }
+            else if (!string.IsNullOrEmpty(owner.ByteEndpoint))
+            {
+                peers.Add(Remote(owner));
+            }
+        }
+        return new LogLeader(log, selfNodeId, peers, Math.Max(1, view.WriteQuorum), timings);
+    }
+
+    private GrpcReplicaPeer Remote(PlacementNode node) =>
+        _remote.AddOrUpdate(
+            node.NodeId,
+            _ => Connect(node),
+            (_, existing) => existing.Peer.Endpoint == node.ByteEndpoint ? existing : Replace(existing, node)).Peer;
+
+    private static (GrpcChannel, GrpcReplicaPeer) Replace((GrpcChannel Channel, GrpcReplicaPeer Peer) old, PlacementNode node)
+    {
+        old.Channel.Dispose();
+        return Connect(node);
+    }
+
+    private static (GrpcChannel, GrpcReplicaPeer) Connect(PlacementNode node)
+    {
+        var channel = GrpcChannel.ForAddress(node.ByteEndpoint, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                EnableMultipleHttp2Connections = true,
+                ConnectTimeout = TimeSpan.FromSeconds(3),
+                KeepAlivePingDelay = TimeSpan.FromSeconds(20),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            },
+            MaxReceiveMessageSize = 64 * 1024 * 1024,
+            MaxSendMessageSize = 64 * 1024 * 1024,
+        });
+        return (channel, new GrpcReplicaPeer(node.NodeId, node.ByteEndpoint, new Records.RecordsClient(channel)));
+    }
+
+    public void Dispose()
+    {
+        foreach (var (channel, _) in _remote.Values)
+        {
+            channel.Dispose();
+        }
+    }
+}
+
+/// <summary>Another node's replica, over gRPC.</summary>
+public sealed class GrpcReplicaPeer(string nodeId, string endpoint, Records.RecordsClient client) : IReplicaPeer
+{
+    public string NodeId => nodeId;
+
+    public string Endpoint => endpoint;
+
+    public async Task<PrepareReply> PrepareAsync(PrepareRequest request, CancellationToken cancellationToken) =>
+        await client.PrepareAsync(request, cancellationToken: cancellationToken);
+
+    public async Task<AcceptReply> AcceptAsync(AcceptRequest request, CancellationToken cancellationToken) =>
+        await client.AcceptAsync(request, cancellationToken: cancellationToken);
+
+    public async Task<FetchReply> FetchAsync(FetchRequest request, CancellationToken cancellationToken) =>
+        await client.FetchAsync(request, cancellationToken: cancellationToken);
+}
