@@ -22,7 +22,7 @@ public sealed class SiloFailureTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await ClusterProcesses.StartAsync(3, 2, ct);
-        using var gateways = new Gateways(cluster);
+        using var gateways = new GatewayClients(cluster);
         var victim = cluster.Silos[2];
         var data = await PushDataAsync(cluster, gateways.All[0], victim, ct);
         foreach (var http in gateways.All)
@@ -78,7 +78,7 @@ public sealed class SiloFailureTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var cluster = await ClusterProcesses.StartAsync(3, 2, ct);
-        using var gateways = new Gateways(cluster);
+        using var gateways = new GatewayClients(cluster);
         var victim = cluster.Silos[2];
         var data = await PushDataAsync(cluster, gateways.All[0], victim, ct);
 
@@ -197,51 +197,8 @@ public sealed class SiloFailureTests
     }
 
     private static IEnumerable<string> RepositoriesOwnedBy(PlacementView view, string nodeId, int count) =>
-        Enumerable.Range(0, 10_000).Select(i => $"e2e/failover/r{i}").Where(r => ClusterProcesses.OwnerOfRepository(view, r) == nodeId).Take(count);
+        PlacedImages.RepositoriesOwnedBy(view, nodeId, count);
 
-    /// <summary>
-    /// Pushes an image whose repository, config and manifest hash to <paramref name="node"/> and whose layer hashes to
-    /// <paramref name="layerNode"/> (content is varied until the digests land there); blobs go up monolithically,
-    /// so their bytes live on their digests' owners.
-    /// </summary>
-    private static async Task<RawImage> PushImageAsync(HttpClient http, PlacementView view, string repository, string node, string layerNode)
-    {
-        byte[] config, layer, manifest;
-        var n = 0;
-        do
-        {
-            config = RawOci.Config($"{repository}-{n++}");
-        }
-        while (ClusterProcesses.OwnerOfDigest(view, OciLayout.Sha256(config)) != node);
-        layer = RawOci.RandomBytes(300 << 10);
-        while (ClusterProcesses.OwnerOfDigest(view, OciLayout.Sha256(layer)) != layerNode)
-        {
-            BitConverter.TryWriteBytes(layer, n++);
-        }
-        (string, byte[]) configBlob = (OciLayout.Sha256(config), config), layerBlob = (OciLayout.Sha256(layer), layer);
-        do
-        {
-            manifest = RawOci.Manifest(configBlob, [layerBlob], $"{repository}-{n++}");
-        }
-        while (ClusterProcesses.OwnerOfDigest(view, OciLayout.Sha256(manifest)) != node);
-        await RawOci.PushMonolithicAsync(http, repository, config);
-        await RawOci.PushMonolithicAsync(http, repository, layer);
-        await RawOci.PutManifestAsync(http, repository, "v1", manifest);
-        return new RawImage(repository, "v1", manifest, OciLayout.Sha256(manifest), [configBlob, layerBlob]);
-    }
-
-    /// <summary>An HTTP client per gateway, with a timeout well above <see cref="QuickAnswer"/> so a hang shows as one.</summary>
-    private sealed class Gateways(ClusterProcesses cluster) : IDisposable
-    {
-        public IReadOnlyList<HttpClient> All { get; } =
-            [.. cluster.Gateways.Select(g => new HttpClient { BaseAddress = g.BaseAddress, Timeout = TimeSpan.FromSeconds(30) })];
-
-        public void Dispose()
-        {
-            foreach (var http in All)
-            {
-                http.Dispose();
-            }
-        }
-    }
+    private static Task<RawImage> PushImageAsync(HttpClient http, PlacementView view, string repository, string node, string layerNode) =>
+        PlacedImages.PushAsync(http, view, repository, node, layerNode);
 }

@@ -60,7 +60,13 @@ public sealed class ClusterProcesses : IAsyncDisposable
     private readonly List<RegistryProcess> gateways = [];
     private readonly HttpClient admin = new() { Timeout = TimeSpan.FromSeconds(5) };
 
-    private ClusterProcesses(RedisServer redis) => Redis = redis;
+    private readonly int replicas;
+
+    private ClusterProcesses(RedisServer redis, int replicas)
+    {
+        Redis = redis;
+        this.replicas = replicas;
+    }
 
     public RedisServer Redis { get; }
     public IReadOnlyList<SiloNode> Silos => silos;
@@ -73,9 +79,10 @@ public sealed class ClusterProcesses : IAsyncDisposable
     /// Starts redis-server, the silos (in parallel) and the gateways, and waits until every silo sees every silo
     /// Active in membership and in the view, and every gateway answers a grain call.
     /// </summary>
-    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct)
+    /// <param name="replicas">R; W is a majority of it (R = 3: W = 2).</param>
+    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1)
     {
-        var cluster = new ClusterProcesses(await RedisServer.StartAsync());
+        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas);
         try
         {
             await Task.WhenAll(Enumerable.Range(0, siloCount).Select(_ => cluster.StartSiloAsync(ct)));
@@ -99,6 +106,7 @@ public sealed class ClusterProcesses : IAsyncDisposable
             [
                 "--Wharf:Role=Silo", .. MembershipArguments, .. LivenessArguments,
                 $"--Wharf:Bytes:Port={bytesPort}", $"--Wharf:Orleans:SiloPort={siloPort}", $"--Wharf:Orleans:GatewayPort={gatewayPort}",
+                $"--Wharf:Replication:Factor={replicas}", $"--Wharf:Replication:WriteQuorum={replicas / 2 + 1}",
             ],
             "readyz", passDataPath: true, ProcessLifetime, ct);
         var node = new SiloNode(process, siloPort);

@@ -186,6 +186,29 @@ public sealed class RegistryProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the process freezes (no CPU, no answers) with its sockets open, as in a long GC pause or a hung VM.</summary>
+    public void Pause()
+    {
+        if (process is { HasExited: false } p)
+        {
+            _ = SendSignal(p.Id, 19);
+            Append($"==== paused (SIGSTOP) at {DateTime.UtcNow:O}");
+        }
+    }
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume()
+    {
+        if (process is { HasExited: false } p)
+        {
+            _ = SendSignal(p.Id, 18);
+            Append($"==== resumed (SIGCONT) at {DateTime.UtcNow:O}");
+        }
+    }
+
+    /// <summary>True while the process runs (a paused one too).</summary>
+    public bool IsRunning => process is { HasExited: false };
+
     /// <summary>SIGTERM and wait for a clean exit; SIGKILL if it does not come within the timeout.</summary>
     public async Task StopAsync(TimeSpan? timeout = null)
     {
@@ -212,6 +235,7 @@ public sealed class RegistryProcess : IAsyncDisposable
         watchdog?.Dispose();
         if (process is { HasExited: false } p)
         {
+            _ = SendSignal(p.Id, 18); // a paused process would not act on SIGTERM
             _ = SendSignal(p.Id, 15);
             if (!p.WaitForExit(10_000))
             {
