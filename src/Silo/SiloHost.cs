@@ -117,12 +117,13 @@ public static class SiloHost
         services.AddHostedService(_ => topology);
         services.AddHostedService(_ => registration);
         services.AddSingleton(new LogReplica(records));
-        services.AddSingleton(sp => new ReplicatedLogs(topology, sp.GetRequiredService<LogReplica>(), nodeId.Id, options.Replication.Timings()));
+        services.AddSingleton<LogMetrics>();
+        services.AddSingleton(sp => new ReplicatedLogs(topology, sp.GetRequiredService<LogReplica>(), nodeId.Id, options.Replication.Timings(), sp.GetRequiredService<LogMetrics>()));
         services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath));
         services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHostedService<Maintenance.UploadJanitor>();
         services.AddSingleton<StoreMetrics>();
-        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName);
+        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName);
 
         builder.UseOrleans(silo =>
         {

@@ -13,6 +13,7 @@ namespace Wharf.Silo.Grains;
 public abstract class LogGrain(ReplicatedLogs logs) : Grain
 {
     private LogLeader? _leader;
+    private bool _forgotten;
 
     protected abstract string LogId { get; }
 
@@ -30,6 +31,11 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
     /// <summary>Waits until this activation may answer reads from this node's replica.</summary>
     protected async Task ReadableAsync()
     {
+        if (_forgotten)
+        {
+            // A finished log reads as empty until this activation goes.
+            return;
+        }
         try
         {
             await Leader.EnsureReadableAsync();
@@ -39,6 +45,14 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
             DeactivateOnIdle();
             throw;
         }
+    }
+
+    /// <summary>Drops the log on its owners (a finished upload) and deactivates.</summary>
+    protected async Task ForgetAsync()
+    {
+        await Leader.ForgetAsync();
+        _forgotten = true;
+        DeactivateOnIdle();
     }
 
     protected async Task AppendAsync(RecordBatch batch)

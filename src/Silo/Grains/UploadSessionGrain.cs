@@ -90,7 +90,8 @@ public sealed class UploadSessionGrain(RecordStore records, ReplicatedLogs logs)
             await AppendAsync(new RecordBatch().Delete(Key));
         }
         _leaseToken = Guid.Empty;
-        DeactivateOnIdle();
+        // The upload id is never used again: its log, and the tombstone the delete left, go too.
+        await ForgetAsync();
     }
 
     private UploadRecord? Load() => RecordJson.Decode<UploadRecord>(records.Get(Key));

@@ -16,6 +16,8 @@ public interface IReplicaPeer
     Task<AcceptReply> AcceptAsync(AcceptRequest request, CancellationToken cancellationToken);
 
     Task<FetchReply> FetchAsync(FetchRequest request, CancellationToken cancellationToken);
+
+    Task<AcceptReply> ForgetAsync(ForgetRequest request, CancellationToken cancellationToken);
 }
 
 /// <summary>This node's replica, called in-process.</summary>
@@ -30,6 +32,8 @@ public sealed class LocalReplicaPeer(string nodeId, LogReplica replica) : IRepli
     public Task<AcceptReply> AcceptAsync(AcceptRequest request, CancellationToken cancellationToken) => Task.FromResult(replica.Accept(request));
 
     public Task<FetchReply> FetchAsync(FetchRequest request, CancellationToken cancellationToken) => Task.FromResult(replica.Fetch(request));
+
+    public Task<AcceptReply> ForgetAsync(ForgetRequest request, CancellationToken cancellationToken) => Task.FromResult(replica.Forget(request));
 }
 
 /// <summary>
@@ -61,6 +65,7 @@ public sealed class LogLeader
     private readonly LocalReplicaPeer _local;
     private readonly int _writeQuorum;
     private readonly LeaderTimings _timings;
+    private readonly Observability.LogMetrics? _metrics;
     private readonly SemaphoreSlim _appendLock = new(1, 1);
     private readonly object _renewGate = new();
 
@@ -74,8 +79,9 @@ public sealed class LogLeader
     private volatile string? _failure;
     private long _outranked;
 
-    public LogLeader(string log, string self, IReadOnlyList<IReplicaPeer> peers, int writeQuorum, LeaderTimings? timings = null)
+    public LogLeader(string log, string self, IReadOnlyList<IReplicaPeer> peers, int writeQuorum, LeaderTimings? timings = null, Observability.LogMetrics? metrics = null)
     {
+        _metrics = metrics;
         _log = log;
         _self = self;
         _peers = peers;
@@ -96,6 +102,20 @@ public sealed class LogLeader
     public string? Failure => _failure;
 
     public async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RecoverCoreAsync(cancellationToken);
+            _metrics?.Recovery(ok: true);
+        }
+        catch (LogUnavailableException)
+        {
+            _metrics?.Recovery(ok: false);
+            throw;
+        }
+    }
+
+    private async Task RecoverCoreAsync(CancellationToken cancellationToken)
     {
         if (_peers.Count < _writeQuorum)
         {
@@ -240,7 +260,9 @@ public sealed class LogLeader
                 entry.Ops.Add(value is null ? new Op { Key = key, Delete = true } : new Op { Key = key, Value = ByteString.CopyFrom(value) });
             }
             var sent = Stopwatch.GetTimestamp();
-            if (!await ReplicateAsync(_last, _lastBallot, [entry], _commitIndex, cancellationToken))
+            var acknowledged = await ReplicateAsync(_last, _lastBallot, [entry], _commitIndex, cancellationToken);
+            _metrics?.Append(acknowledged, Stopwatch.GetElapsedTime(sent));
+            if (!acknowledged)
             {
                 // The entry may be on fewer than W owners: only a new leader's recovery can decide it.
                 _failure ??= $"log {_log}: an append did not reach {_writeQuorum} owners";
@@ -253,6 +275,34 @@ public sealed class LogLeader
             _leaseStart = sent;
             ApplyLocally();
             NotifyCommit();
+        }
+        finally
+        {
+            _appendLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Drops a finished log on every owner that answers (an upload after it ended); best effort, an owner that misses
+    /// it keeps a few small keys. This leader serves nothing afterwards.
+    /// </summary>
+    public async Task ForgetAsync(CancellationToken cancellationToken = default)
+    {
+        await _appendLock.WaitAsync(cancellationToken);
+        try
+        {
+            _failure ??= $"log {_log}: forgotten";
+            var request = new ForgetRequest { Log = _log, Ballot = _ballot };
+            await Task.WhenAll(_peers.Select(async p =>
+            {
+                try
+                {
+                    await WithTimeout((peer, ct) => peer.ForgetAsync(request, ct), p, cancellationToken);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                }
+            }));
         }
         finally
         {
@@ -283,6 +333,7 @@ public sealed class LogLeader
 
     private async Task RenewAsync()
     {
+        _metrics?.Heartbeat();
         var sent = Stopwatch.GetTimestamp();
         if (!await ReplicateAsync(_last, _lastBallot, [], _commitIndex, CancellationToken.None) || _failure is not null)
         {
@@ -339,6 +390,10 @@ public sealed class LogLeader
                 // Another activation is taking over: what W owners accepted under this ballot is still committed
                 // (its recovery will find it), but this leader serves nothing more.
                 _outranked = Math.Max(_outranked, reply.Promised.Counter);
+                if (_failure is null)
+                {
+                    _metrics?.Deposed();
+                }
                 _failure ??= $"log {_log}: deposed — owner {peer.NodeId} promised ballot {Ballots.Format(reply.Promised)}, above this leader's {Ballots.Format(_ballot)}";
             }
         }
@@ -357,6 +412,7 @@ public sealed class LogLeader
             var history = _local.Replica.Fetch(new FetchRequest { Log = _log, From = from + 1, To = Math.Min(request.PrevSeq, from + CatchUpPage) });
             var catchUp = new AcceptRequest { Log = _log, Ballot = request.Ballot, PrevSeq = from, PrevBallot = fromBallot, CommitUpTo = request.CommitUpTo };
             catchUp.Entries.AddRange(history.Entries);
+            _metrics?.CaughtUp(history.Entries.Count);
             var complete = (history.Entries.Count == 0 ? from : history.Entries[^1].Seq) >= request.PrevSeq;
             if (complete)
             {

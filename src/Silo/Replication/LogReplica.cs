@@ -154,6 +154,50 @@ public sealed class LogReplica(RecordStore store)
         }
     }
 
+    /// <summary>
+    /// Drops a finished log: its state, its entries, and the tombstones its entries left (its live records stay).
+    /// Refused to a ballot below the promise, like an Accept.
+    /// </summary>
+    public AcceptReply Forget(ForgetRequest request)
+    {
+        lock (LockOf(request.Log))
+        {
+            var state = LoadState(request.Log);
+            if (state.Promised is not null && Ballots.Compare(request.Ballot, state.Promised) < 0)
+            {
+                return Reply(AcceptResult.Rejected, state);
+            }
+            var batch = new RecordBatch();
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            string? after = null;
+            List<KeyValuePair<string, byte[]>> page;
+            do
+            {
+                page = store.Scan(EntryPrefix(request.Log), after, 512, tombstones: true);
+                foreach (var (suffix, raw) in page)
+                {
+                    batch.Delete(EntryPrefix(request.Log) + suffix);
+                    foreach (var op in Entry.Parser.ParseFrom(raw).Ops)
+                    {
+                        keys.Add(op.Key);
+                    }
+                    after = suffix;
+                }
+            }
+            while (page.Count == 512);
+            foreach (var key in keys)
+            {
+                if (store.GetRaw(key) is { } value && RecordStore.IsTombstone(value))
+                {
+                    batch.Delete(key);
+                }
+            }
+            batch.Delete(StateKey(request.Log));
+            store.Write(batch, sync: false);
+            return Reply(AcceptResult.Accepted, new ReplicaState());
+        }
+    }
+
     /// <summary>This replica's state of a log (for tests and the admin view).</summary>
     public ReplicaState State(string log)
     {

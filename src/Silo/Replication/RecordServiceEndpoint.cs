@@ -11,4 +11,6 @@ public sealed class RecordServiceEndpoint(LogReplica replica) : Records.RecordsB
     public override Task<AcceptReply> Accept(AcceptRequest request, ServerCallContext context) => Task.FromResult(replica.Accept(request));
 
     public override Task<FetchReply> Fetch(FetchRequest request, ServerCallContext context) => Task.FromResult(replica.Fetch(request));
+
+    public override Task<AcceptReply> Forget(ForgetRequest request, ServerCallContext context) => Task.FromResult(replica.Forget(request));
 }

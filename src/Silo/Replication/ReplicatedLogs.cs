@@ -11,7 +11,7 @@ namespace Wharf.Silo.Replication;
 /// Creates the leader of a log on this node over the placement view: the log's owners are the first R nodes of its
 /// shard (DESIGN principle 3), reached in-process for this node and over gRPC for the others; W comes from the view.
 /// </summary>
-public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, string selfNodeId, LeaderTimings timings) : IDisposable
+public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, string selfNodeId, LeaderTimings timings, Observability.LogMetrics? metrics = null) : IDisposable
 {
     private readonly ConcurrentDictionary<string, (GrpcChannel Channel, GrpcReplicaPeer Peer)> _remote = new(StringComparer.Ordinal);
 
@@ -36,7 +36,7 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
                 peers.Add(Remote(owner));
             }
         }
-        return new LogLeader(log, selfNodeId, peers, Math.Max(1, view.WriteQuorum), timings);
+        return new LogLeader(log, selfNodeId, peers, Math.Max(1, view.WriteQuorum), timings, metrics);
     }
 
     private GrpcReplicaPeer Remote(PlacementNode node) =>
@@ -93,4 +93,7 @@ public sealed class GrpcReplicaPeer(string nodeId, string endpoint, Records.Reco
 
     public async Task<FetchReply> FetchAsync(FetchRequest request, CancellationToken cancellationToken) =>
         await client.FetchAsync(request, cancellationToken: cancellationToken);
+
+    public async Task<AcceptReply> ForgetAsync(ForgetRequest request, CancellationToken cancellationToken) =>
+        await client.ForgetAsync(request, cancellationToken: cancellationToken);
 }

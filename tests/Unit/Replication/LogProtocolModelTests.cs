@@ -103,6 +103,26 @@ public sealed class LogProtocolModelTests : IDisposable
     }
 
     [Fact]
+    public void A_forgotten_log_leaves_no_state_entries_or_tombstones_on_its_owners_and_its_live_records_stay()
+    {
+        var log = NextLog();
+        var net = new Network(4);
+        var a = Leader("n1", log, net);
+        a.RecoverAsync(default).GetAwaiter().GetResult();
+        a.AppendAsync(new RecordBatch().Put($"{log}\0keep", [1]).Put($"{log}\0gone", [2])).GetAwaiter().GetResult();
+        a.AppendAsync(new RecordBatch().Delete($"{log}\0gone")).GetAwaiter().GetResult();
+        a.EnsureReadableAsync().GetAwaiter().GetResult();
+        a.ForgetAsync().GetAwaiter().GetResult();
+        foreach (var node in Nodes)
+        {
+            Assert.Empty(_stores[node].Scan($"lg/{log}\0", null, 10, tombstones: true));
+            Assert.Null(_stores[node].GetRaw($"{log}\0gone"));
+            Assert.Equal([1], _stores[node].Get($"{log}\0keep"));
+        }
+        Assert.Throws<LogUnavailableException>(() => a.AppendAsync(Batch(log, "after")).GetAwaiter().GetResult());
+    }
+
+    [Fact]
     public void A_replica_that_missed_appends_is_caught_up_from_the_leaders_log_and_a_later_leader_on_it_serves_everything()
     {
         var log = NextLog();
@@ -355,6 +375,8 @@ public sealed class LogProtocolModelTests : IDisposable
             Call(() => replica.Accept(request), lost: net.DropNotices && request.Entries.Count == 0);
 
         public Task<FetchReply> FetchAsync(FetchRequest request, CancellationToken cancellationToken) => Call(() => replica.Fetch(request));
+
+        public Task<AcceptReply> ForgetAsync(ForgetRequest request, CancellationToken cancellationToken) => Call(() => replica.Forget(request));
 
         private async Task<T> Call<T>(Func<T> handle, bool lost = false)
         {
