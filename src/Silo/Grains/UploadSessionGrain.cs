@@ -52,14 +52,14 @@ public sealed class UploadSessionGrain(RecordStore records) : Grain, IUploadSess
         return Task.FromResult<ChunkLease?>(new ChunkLease(_leaseToken, ToState(r)));
     }
 
-    public Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState)
+    public Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState, string[]? owners = null)
     {
         var r = Load();
         if (r is null || token == Guid.Empty || token != _leaseToken)
         {
             return Task.FromResult(false);
         }
-        var updated = r with { Offset = newOffset, HashState = hashState, Touched = DateTimeOffset.UtcNow };
+        var updated = r with { Offset = newOffset, HashState = hashState, Touched = DateTimeOffset.UtcNow, Owners = owners ?? r.Owners };
         records.Write(new RecordBatch().Put(Key, RecordJson.Encode(updated)));
         _leaseToken = Guid.Empty;
         return Task.FromResult(true);
