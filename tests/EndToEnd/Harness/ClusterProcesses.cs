@@ -60,7 +60,13 @@ public sealed class ClusterProcesses : IAsyncDisposable
     private readonly List<RegistryProcess> gateways = [];
     private readonly HttpClient admin = new() { Timeout = TimeSpan.FromSeconds(5) };
 
-    private ClusterProcesses(RedisServer redis) => Redis = redis;
+    private readonly string[] siloArguments;
+
+    private ClusterProcesses(RedisServer redis, string[] siloArguments)
+    {
+        Redis = redis;
+        this.siloArguments = siloArguments;
+    }
 
     public RedisServer Redis { get; }
     public IReadOnlyList<SiloNode> Silos => silos;
@@ -73,9 +79,10 @@ public sealed class ClusterProcesses : IAsyncDisposable
     /// Starts redis-server, the silos (in parallel) and the gateways, and waits until every silo sees every silo
     /// Active in membership and in the view, and every gateway answers a grain call.
     /// </summary>
-    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct)
+    /// <param name="siloArguments">More configuration for every silo (e.g. <c>--Wharf:Replication:Factor=3</c>).</param>
+    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, params string[] siloArguments)
     {
-        var cluster = new ClusterProcesses(await RedisServer.StartAsync());
+        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), siloArguments);
         try
         {
             await Task.WhenAll(Enumerable.Range(0, siloCount).Select(_ => cluster.StartSiloAsync(ct)));
@@ -99,6 +106,7 @@ public sealed class ClusterProcesses : IAsyncDisposable
             [
                 "--Wharf:Role=Silo", .. MembershipArguments, .. LivenessArguments,
                 $"--Wharf:Bytes:Port={bytesPort}", $"--Wharf:Orleans:SiloPort={siloPort}", $"--Wharf:Orleans:GatewayPort={gatewayPort}",
+                .. siloArguments,
             ],
             "readyz", passDataPath: true, ProcessLifetime, ct);
         var node = new SiloNode(process, siloPort);
