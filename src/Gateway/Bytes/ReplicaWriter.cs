@@ -11,8 +11,10 @@ namespace Wharf.Gateway.Bytes;
 /// ranking in place of an owner known to be down; upload bytes never do. Fewer than W targets, or fewer than W that
 /// synced, is 503 UNAVAILABLE; R is never lowered silently (a write held by fewer than R nodes is logged).
 /// </summary>
-public sealed class ReplicaWriter(IByteRouter router, NodeHealth health, ILogger<ReplicaWriter> logger)
+public sealed class ReplicaWriter(IByteRouter router, NodeHealth health, ILogger<ReplicaWriter> logger, TimeSpan? stallTimeout = null)
 {
+    private readonly TimeSpan _stallTimeout = stallTimeout ?? StreamFanOut.DefaultStallTimeout;
+
     /// <summary>Stores a blob whose digest is known; returns its size and the nodes that now hold it.</summary>
     public async Task<(long Size, string[] Holders)> WriteBlobAsync(Digest digest, Stream content, long? expectedLength, CancellationToken ct)
     {
@@ -29,7 +31,7 @@ public sealed class ReplicaWriter(IByteRouter router, NodeHealth health, ILogger
             return (size, [targets[0]]);
         }
         var run = await StreamFanOut.RunAsync(content, targets.Count,
-            (i, stream, t) => CallAsync(targets[i], n => n.WriteBlobAsync(digest, stream, expectedLength, t), ct), ct);
+            (i, stream, t) => CallAsync(targets[i], n => n.WriteBlobAsync(digest, stream, expectedLength, t), ct), _stallTimeout, ct);
         var holders = Succeeded(targets, run);
         if (holders.Count >= quorum)
         {
@@ -62,7 +64,7 @@ public sealed class ReplicaWriter(IByteRouter router, NodeHealth health, ILogger
                 $"only {targets.Count} of the upload's {owners.Count} storage nodes can take bytes now; {quorum} needed");
         }
         var run = await StreamFanOut.RunAsync(content, targets.Count,
-            (i, stream, t) => CallAsync(targets[i], n => n.AppendUploadAsync(uploadId, offset, stream, t), ct), ct);
+            (i, stream, t) => CallAsync(targets[i], n => n.AppendUploadAsync(uploadId, offset, stream, t), ct), _stallTimeout, ct);
         var length = offset + run.BytesRead;
         var remaining = new List<string>(targets.Count);
         for (var i = 0; i < targets.Count; i++)
@@ -75,7 +77,7 @@ public sealed class ReplicaWriter(IByteRouter router, NodeHealth health, ILogger
         }
         if (run.SourceError is not null)
         {
-            throw run.SourceError;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(run.SourceError);
         }
         if (remaining.Count < quorum)
         {

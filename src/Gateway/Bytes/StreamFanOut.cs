@@ -6,17 +6,18 @@ namespace Wharf.Gateway.Bytes;
 /// <summary>
 /// Reads a source stream once and feeds it to several consumers in parallel (DESIGN principle 8: no avoidable
 /// copies, one read of the request): each consumer reads its own <see cref="Pipe"/>. The slowest live consumer
-/// paces the source (each pipe holds at most <see cref="PauseAt"/> bytes); a consumer that fails completes its pipe
-/// and is dropped while the others continue; one that stops draining its pipe for <see cref="StallTimeout"/> is
-/// cancelled and dropped, so a node that hangs without failing cannot hold a write forever.
+/// paces the source (each pipe holds at most <see cref="PauseAt"/> bytes, so memory per write stays bounded however
+/// fast the client sends); a consumer that fails completes its pipe and is dropped while the others continue; one
+/// that stops draining its pipe for the stall timeout is cancelled and dropped, so a node that hangs without
+/// failing cannot hold a write forever.
 /// </summary>
 public static class StreamFanOut
 {
     public const int ChunkSize = 256 * 1024;
-    private const long PauseAt = 4L * 1024 * 1024;
-    private const long ResumeAt = 2L * 1024 * 1024;
+    private const long PauseAt = 1024 * 1024;
+    private const long ResumeAt = 512 * 1024;
 
-    public static TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>One consumer's outcome: its result, or the failure that dropped it.</summary>
     public readonly record struct Outcome<T>(T? Result, Exception? Error)
@@ -28,7 +29,7 @@ public static class StreamFanOut
     public sealed record Result<T>(Outcome<T>[] Outcomes, long BytesRead, Exception? SourceError);
 
     public static async Task<Result<T>> RunAsync<T>(
-        Stream source, int consumers, Func<int, Stream, CancellationToken, Task<T>> consume, CancellationToken cancellationToken)
+        Stream source, int consumers, Func<int, Stream, CancellationToken, Task<T>> consume, TimeSpan stallTimeout, CancellationToken cancellationToken)
     {
         var options = new PipeOptions(pauseWriterThreshold: PauseAt, resumeWriterThreshold: ResumeAt, minimumSegmentSize: 64 * 1024, useSynchronizationContext: false);
         var pipes = new Pipe[consumers];
@@ -63,7 +64,7 @@ public static class StreamFanOut
                 // for the slowest.
                 for (var i = 0; i < consumers; i++)
                 {
-                    if (live[i] && !await FlushAsync(pipes[i].Writer, cancels[i], cancellationToken))
+                    if (live[i] && !await FlushAsync(pipes[i].Writer, cancels[i], stallTimeout, cancellationToken))
                     {
                         live[i] = false;
                         liveCount--;
@@ -119,7 +120,7 @@ public static class StreamFanOut
     }
 
     /// <summary>False when the consumer is gone (it failed or finished) or stalled past the timeout.</summary>
-    private static async ValueTask<bool> FlushAsync(PipeWriter writer, CancellationTokenSource consumer, CancellationToken request)
+    private static async ValueTask<bool> FlushAsync(PipeWriter writer, CancellationTokenSource consumer, TimeSpan stallTimeout, CancellationToken request)
     {
         try
         {
@@ -128,7 +129,7 @@ public static class StreamFanOut
             {
                 return !flush.Result.IsCompleted;
             }
-            consumer.CancelAfter(StallTimeout);
+            consumer.CancelAfter(stallTimeout);
             var result = await flush;
             consumer.CancelAfter(Timeout.InfiniteTimeSpan);
             return !result.IsCompleted;

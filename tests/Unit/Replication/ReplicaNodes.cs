@@ -19,7 +19,7 @@ public sealed class ReplicaNodes : IByteRouter, IDisposable
     private readonly List<RecordStore> _records = [];
     private PlacementView _view;
 
-    public ReplicaNodes(int nodes, int replicas, int writeQuorum)
+    public ReplicaNodes(int nodes, int replicas, int writeQuorum, TimeSpan? stallTimeout = null)
     {
         var list = new List<PlacementNode>();
         for (var i = 0; i < nodes; i++)
@@ -33,7 +33,7 @@ public sealed class ReplicaNodes : IByteRouter, IDisposable
         }
         _view = new PlacementView(1, list, replicas, writeQuorum);
         Health = new NodeHealth();
-        Writer = new ReplicaWriter(this, Health, NullLogger<ReplicaWriter>.Instance);
+        Writer = new ReplicaWriter(this, Health, NullLogger<ReplicaWriter>.Instance, stallTimeout);
         Reader = new ReplicaReader(this, Health);
     }
 
@@ -100,6 +100,9 @@ public sealed class TestNode(BlobStore store) : IByteService
     /// <summary>Every call fails as an unreachable node's would.</summary>
     public bool Down { get; set; }
 
+    /// <summary>Writes to this node hang without reading a byte (a node that accepts connections but is stuck).</summary>
+    public bool Hangs { get; set; }
+
     /// <summary>When set, a read stream from this node breaks (and the node goes down) after this many bytes.</summary>
     public long? DieAfterReading { get; set; }
 
@@ -134,10 +137,14 @@ public sealed class TestNode(BlobStore store) : IByteService
         return stream is null || DieAfterReading is not { } limit ? stream : new DyingStream(stream, limit, this);
     }
 
-    public Task<long> WriteBlobAsync(Digest digest, Stream content, long? expectedLength, CancellationToken cancellationToken)
+    public async Task<long> WriteBlobAsync(Digest digest, Stream content, long? expectedLength, CancellationToken cancellationToken)
     {
         ThrowIfDown();
-        return Store.WriteBlobAsync(digest, content, expectedLength, cancellationToken);
+        if (Hangs)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+        return await Store.WriteBlobAsync(digest, content, expectedLength, cancellationToken);
     }
 
     public Task<long> AppendUploadAsync(string uploadId, long offset, Stream content, CancellationToken cancellationToken)

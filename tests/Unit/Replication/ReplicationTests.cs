@@ -88,6 +88,23 @@ public sealed class ReplicationTests
         Assert.Equal(ErrorCode.Unavailable, e.Code);
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task A_node_that_stops_reading_is_dropped_after_the_stall_timeout_and_the_write_succeeds_on_the_others()
+    {
+        using var cluster = new ReplicaNodes(nodes: 3, replicas: 3, writeQuorum: 2, stallTimeout: TimeSpan.FromSeconds(1));
+        var blob = Bytes(8 << 20, 12); // Well beyond what a pipe buffers, so the stuck node would hold the write.
+        var digest = DigestOf(blob);
+        var stuck = cluster.OwnersOfDigest(digest)[1];
+        cluster.Nodes[stuck].Hangs = true;
+
+        var (_, holders) = await cluster.Writer.WriteBlobAsync(digest, new MemoryStream(blob), blob.Length, TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, holders.Length);
+        Assert.DoesNotContain(stuck, holders);
+        Assert.True(cluster.Health.IsAvoided(stuck));
+        Assert.Equal(blob, await ReadAllAsync(cluster, digest, blob.Length, holders));
+    }
+
     [Fact]
     public async Task A_digest_mismatch_is_digest_invalid_and_leaves_nothing_on_any_node()
     {
