@@ -32,6 +32,8 @@ public sealed class ReplicaReader(IByteRouter router, NodeHealth health)
         {
             return await OpenStreamAsync(digest, offset, length, holders, ct);
         }
+        // Keyed by content, not by holders: any node with the digest has the same bytes, and the caller checked the
+        // repository's link before asking (a waiter never sees a blob its repository does not link).
         var key = (digest, offset, length);
         Task<byte[]?> fetch;
         while (!_inflight.TryGetValue(key, out fetch!))
