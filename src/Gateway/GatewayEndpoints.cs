@@ -15,6 +15,9 @@ public static class GatewayEndpoints
     public static IServiceCollection AddWharfGateway(this IServiceCollection services)
     {
         services.AddSingleton<DistributionApi>();
+        services.AddSingleton(_ => new Bytes.NodeHealth());
+        services.AddSingleton<Bytes.ReplicaWriter>();
+        services.AddSingleton<Bytes.ReplicaReader>();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
             .Validate(o => !o.Validate().Any(), "invalid Wharf:Auth settings").ValidateOnStart();
         services.AddSingleton<RegistryAuthFilter>();

@@ -36,9 +36,12 @@ public interface IUploadSessionGrain : IGrainWithStringKey
     [Alias("BeginChunk")]
     Task<ChunkLease?> BeginChunk(string repository);
 
-    /// <summary>Records a durable chunk: the new acknowledged offset and hash state. Releases the lease.</summary>
+    /// <summary>
+    /// Records a chunk W owners synced: the new acknowledged offset, hash state and the owners that have every byte
+    /// (null: unchanged, as from a gateway older than replication). Releases the lease.
+    /// </summary>
     [Alias("CompleteChunk")]
-    Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState);
+    Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState, string[]? owners = null);
 
     [Alias("ReleaseChunk")]
     Task ReleaseChunk(Guid token);

@@ -23,6 +23,15 @@ public sealed class TopologyByteRouter(TopologyFeed topology, LocalByteNode? loc
 
     public IReadOnlyList<string> OwnersOfUpload(string uploadId) => Owners(Shards.OfUpload(uploadId));
 
+    public IReadOnlyList<string> RankingOfDigest(Digest digest) =>
+        [.. RendezvousPlacement.Rank(topology.Current.Nodes.Where(n => n.State == NodeState.Active), Shards.OfDigest(digest)).Select(n => n.NodeId)];
+
+    public int WriteQuorum => Math.Max(1, topology.Current.WriteQuorum);
+
+    public int Replicas => Math.Max(1, topology.Current.Replicas);
+
+    public NodeState? StateOf(string nodeId) => topology.Current.Find(nodeId)?.State;
+
     private List<string> Owners(int shard)
     {
         var view = topology.Current;

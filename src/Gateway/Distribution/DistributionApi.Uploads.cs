@@ -7,8 +7,9 @@ using Wharf.Gateway.Errors;
 namespace Wharf.Gateway.Distribution;
 
 // POST / PATCH / PUT / GET / DELETE /v2/<name>/blobs/uploads/ (spec.md "Pushing blobs", "Mounting a blob").
-// The gateway streams each chunk to the byte service, hashing it as it passes; once the chunk is synced it records
-// the new offset and the hash midstate in the session (DESIGN principle 8). Nothing is read back.
+// The gateway streams each chunk to the upload's owners in parallel, hashing it once as it passes; once W owners
+// synced it, it records the new offset, the hash midstate and the owners that have it in the session (DESIGN
+// principles 4 and 8). Nothing is read back.
 public sealed partial class DistributionApi
 {
     [GeneratedRegex("^[0-9a-f]{32}$", RegexOptions.CultureInvariant)]
@@ -82,7 +83,7 @@ public sealed partial class DistributionApi
         AllowUnboundedBody(context);
         await WithChunkAsync(context, name, id, async (session, lease) =>
         {
-            var (ok, offset, _) = await AppendChunkAsync(context, name, id, session, lease);
+            var (ok, offset, _, _) = await AppendChunkAsync(context, name, id, session, lease);
             if (ok)
             {
                 UploadAccepted(context, name, id, offset, StatusCodes.Status202Accepted);
@@ -107,7 +108,7 @@ public sealed partial class DistributionApi
                 await OciError.WriteAsync(context, ErrorCode.DigestInvalid, $"the upload was started for {lease.State.Algorithm}, not {digest.Algorithm}");
                 return;
             }
-            var (ok, length, hashState) = await AppendChunkAsync(context, name, id, session, lease);
+            var (ok, length, hashState, owners) = await AppendChunkAsync(context, name, id, session, lease);
             if (!ok)
             {
                 return;
@@ -118,11 +119,11 @@ public sealed partial class DistributionApi
                 await OciError.WriteAsync(context, ErrorCode.DigestInvalid, $"uploaded content does not match {digest}");
                 return;
             }
-            var (node, holders) = UploadNode(id, lease.State);
-            await node.CommitUploadAsync(id, digest, length, context.RequestAborted);
+            // Every owner still in the upload commits (a rename each); the link names those that did (W at least).
+            var holders = await writer.CommitUploadAsync(id, owners, digest, length, context.RequestAborted);
             await Repository(name).LinkBlob(digest, length, holders);
             await session.End();
-            await node.DeleteUploadAsync(id, CancellationToken.None);
+            await writer.DeleteUploadAsync(id, owners);
             BlobCreated(context, name, digest);
         });
     }
@@ -137,7 +138,7 @@ public sealed partial class DistributionApi
             return;
         }
         await session.End();
-        await UploadNode(id, state).Node.DeleteUploadAsync(id, CancellationToken.None);
+        await writer.DeleteUploadAsync(id, UploadOwners(id, state));
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
@@ -173,10 +174,11 @@ public sealed partial class DistributionApi
     }
 
     /// <summary>
-    /// Streams the request body (if any) onto the upload at the session's offset. Returns the acknowledged length and
-    /// hash state; on a range error the error is already written and ok is false.
+    /// Streams the request body (if any) onto the upload's owners at the session's offset, hashing it once here.
+    /// Returns the acknowledged length, hash state and the owners that have every byte; on a range error the error
+    /// is already written and ok is false.
     /// </summary>
-    private async Task<(bool Ok, long Length, byte[] HashState)> AppendChunkAsync(
+    private async Task<(bool Ok, long Length, byte[] HashState, string[] Owners)> AppendChunkAsync(
         HttpContext context, string name, string id, IUploadSessionGrain session, ChunkLease lease)
     {
         var state = lease.State;
@@ -189,30 +191,30 @@ public sealed partial class DistributionApi
             {
                 UploadHeaders(context, name, id, state.Offset);
                 await OciError.WriteAsync(context, ErrorCode.RangeInvalid, $"malformed Content-Range '{contentRange}'", StatusCodes.Status416RangeNotSatisfiable);
-                return (false, 0, []);
+                return (false, 0, [], []);
             }
             if (start != state.Offset)
             {
                 // Chunks must arrive in order with no gap or overlap (spec.md "Pushing a blob in chunks").
                 UploadHeaders(context, name, id, state.Offset);
                 await OciError.WriteAsync(context, ErrorCode.RangeInvalid, $"chunk starts at {start}, the upload is at {state.Offset}", StatusCodes.Status416RangeNotSatisfiable);
-                return (false, 0, []);
+                return (false, 0, [], []);
             }
             expectedCount = end - start + 1;
             if (request.ContentLength is { } cl && cl != expectedCount)
             {
                 await OciError.WriteAsync(context, ErrorCode.SizeInvalid, $"Content-Length {cl} does not match Content-Range {contentRange}");
-                return (false, 0, []);
+                return (false, 0, [], []);
             }
         }
         var hasBody = request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
         if (!hasBody)
         {
-            return (true, state.Offset, state.HashState);
+            return (true, state.Offset, state.HashState, UploadOwners(id, state));
         }
         using var hash = ResumableHash.Restore(state.HashState);
         var hashing = new HashingReadStream(request.Body, hash);
-        var length = await UploadNode(id, state).Node.AppendUploadAsync(id, state.Offset, hashing, context.RequestAborted);
+        var (length, owners) = await writer.AppendUploadAsync(id, UploadOwners(id, state), state.Offset, hashing, context.RequestAborted);
         if (length != state.Offset + hashing.BytesRead)
         {
             throw new RegistryException(ErrorCode.BlobUploadInvalid, "upload length disagrees with the bytes received");
@@ -220,14 +222,15 @@ public sealed partial class DistributionApi
         if (expectedCount is { } count && count != hashing.BytesRead)
         {
             await OciError.WriteAsync(context, ErrorCode.SizeInvalid, $"received {hashing.BytesRead} bytes, Content-Range announced {count}");
-            return (false, 0, []);
+            return (false, 0, [], []);
         }
         var hashState = hash.ExportState();
-        if (!await session.CompleteChunk(lease.Token, length, hashState))
+        // An owner that missed this chunk leaves the upload: the record keeps only those that have every byte.
+        if (!await session.CompleteChunk(lease.Token, length, hashState, owners))
         {
             throw new RegistryException(ErrorCode.BlobUploadUnknown, "the upload ended while the chunk was written");
         }
-        return (true, length, hashState);
+        return (true, length, hashState, owners);
     }
 
     private static bool TryParseContentRange(string text, out long start, out long end)

@@ -17,6 +17,14 @@ public sealed class ObservedByteRouter(IByteRouter inner, WharfMetrics metrics) 
 
     public IReadOnlyList<string> OwnersOfUpload(string uploadId) => inner.OwnersOfUpload(uploadId);
 
+    public IReadOnlyList<string> RankingOfDigest(Digest digest) => inner.RankingOfDigest(digest);
+
+    public int WriteQuorum => inner.WriteQuorum;
+
+    public int Replicas => inner.Replicas;
+
+    public Contracts.Placement.NodeState? StateOf(string nodeId) => inner.StateOf(nodeId);
+
     public IByteService Node(string nodeId) => new ObservedByteService(inner.Node(nodeId), nodeId, metrics);
 }
 

@@ -61,14 +61,14 @@ public sealed class UploadSessionGrain(RecordStore records, ReplicatedLogs logs)
         return new ChunkLease(_leaseToken, ToState(r));
     }
 
-    public async Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState)
+    public async Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState, string[]? owners = null)
     {
         var r = Load();
         if (r is null || token == Guid.Empty || token != _leaseToken)
         {
             return false;
         }
-        var updated = r with { Offset = newOffset, HashState = hashState, Touched = DateTimeOffset.UtcNow };
+        var updated = r with { Offset = newOffset, HashState = hashState, Touched = DateTimeOffset.UtcNow, Owners = owners ?? r.Owners };
         await AppendAsync(new RecordBatch().Put(Key, RecordJson.Encode(updated)));
         _leaseToken = Guid.Empty;
         return true;

@@ -80,4 +80,207 @@ public sealed class ReplicationTests
         }
         Output?.WriteLine($"after SIGCONT: the victim is {(victim.Process.IsRunning ? "still running" : "gone (it found itself dead)")}");
     }
+
+    [Fact(Timeout = 240_000)]
+    public async Task With_one_silo_down_every_push_through_alternating_gateways_is_acknowledged_and_with_two_down_pushes_answer_503()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await ClusterProcesses.StartAsync(3, 2, ct, replicas: 3);
+        using var gateways = new GatewayClients(cluster);
+
+        var first = cluster.Silos[2];
+        await first.Process.StopAsync(TimeSpan.FromSeconds(30));
+        await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+            !(await cluster.StateAsync(cluster.Silos[0], ct)).IsActive(first.SiloEndpoint),
+            () => $"{first.SiloEndpoint} is still Active after SIGTERM\n{cluster.Logs()}", ct);
+
+        // Every push acknowledged with one of three silos down: monolithic and chunked, each request through the
+        // other gateway from the one before.
+        var pushed = new List<RawImage>();
+        var retries = 0;
+        for (var i = 0; i < 8; i++)
+        {
+            var image = RandomImage($"e2e/one-down/r{i % 4}", $"t{i}");
+            retries += await WithRetriesAsync(() => PushAsync(gateways.All, image, chunked: i % 2 == 1, i), ct);
+            pushed.Add(image);
+        }
+        Output?.WriteLine($"one silo down: {pushed.Count} images pushed through alternating gateways, {retries} request(s) retried after 503");
+        foreach (var http in gateways.All)
+        {
+            foreach (var image in pushed)
+            {
+                await RawOci.AssertServedAsync(http, image);
+            }
+        }
+
+        // Two of three down: fewer than W = 2 owners can take a write, so the client is told to come back later.
+        var second = cluster.Silos[1];
+        await second.Process.StopAsync(TimeSpan.FromSeconds(30));
+        await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+            !(await cluster.StateAsync(cluster.Silos[0], ct)).IsActive(second.SiloEndpoint),
+            () => $"{second.SiloEndpoint} is still Active after SIGTERM\n{cluster.Logs()}", ct);
+        foreach (var http in gateways.All)
+        {
+            var blob = RawOci.RandomBytes(64 << 10);
+            var watch = Stopwatch.StartNew();
+            using var content = new ByteArrayContent(blob);
+            using var response = await http.PostAsync($"v2/e2e/two-down/r/blobs/uploads/?digest={OciLayout.Sha256(blob)}", content, ct);
+            var text = await response.Content.ReadAsStringAsync(ct);
+            Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"push with two silos down through {http.BaseAddress}: {(int)response.StatusCode} {text}");
+            Assert.Contains("UNAVAILABLE", text);
+            Assert.NotNull(response.Headers.RetryAfter);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"the 503 took {watch.Elapsed.TotalSeconds:0.0} s");
+            using var tag = new ByteArrayContent(pushed[0].Manifest);
+            tag.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(OciLayout.ManifestType);
+            using var put = await http.PutAsync($"v2/{pushed[0].Repository}/manifests/moved", tag, ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, put.StatusCode);
+        }
+
+        // One back: W = 2 again, and nothing acknowledged before was lost.
+        await second.Process.StartAgainAsync(ct);
+        foreach (var http in gateways.All)
+        {
+            foreach (var image in pushed)
+            {
+                await ClusterProcesses.Eventually(TimeSpan.FromSeconds(60), async () =>
+                {
+                    var (status, _, response) = await RawOci.GetAsync(http, $"v2/{image.Repository}/manifests/{image.Tag}", ct);
+                    response.Dispose();
+                    return status == HttpStatusCode.OK;
+                }, () => $"{image.Repository}:{image.Tag} is not served after a second silo came back\n{cluster.Logs()}", ct);
+                await RawOci.AssertServedAsync(http, image);
+            }
+        }
+    }
+
+    [Fact(Timeout = 300_000)]
+    public async Task A_silo_killed_in_the_middle_of_pushes_and_pulls_loses_no_acknowledged_push()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await ClusterProcesses.StartAsync(3, 2, ct, replicas: 3);
+        using var gateways = new GatewayClients(cluster);
+        var acknowledged = new System.Collections.Concurrent.ConcurrentQueue<RawImage>();
+        var (pushErrors, pullErrors, pulls) = (0, 0, 0);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var image = RandomImage($"e2e/chaos/r{i % 6}", $"t{i}");
+                try
+                {
+                    await PushAsync(gateways.All, image, chunked: i % 3 == 0, i);
+                    acknowledged.Enqueue(image);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref pushErrors);
+                }
+            }
+        }, CancellationToken.None);
+        var reader = Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var images = acknowledged.ToArray();
+                if (images.Length == 0)
+                {
+                    await Task.Delay(50, CancellationToken.None);
+                    continue;
+                }
+                var image = images[Random.Shared.Next(images.Length)];
+                var http = gateways.All[i % gateways.All.Count];
+                try
+                {
+                    var (status, body, response) = await RawOci.GetAsync(http, $"v2/{image.Repository}/blobs/{image.Blobs[1].Digest}", stop.Token);
+                    response.Dispose();
+                    if (status == HttpStatusCode.OK)
+                    {
+                        // Never a corrupt read: an answer is the pushed bytes or an error.
+                        Assert.True(image.Blobs[1].Bytes.AsSpan().SequenceEqual(body), $"{image.Blobs[1].Digest} through {http.BaseAddress}: the bytes differ");
+                        Interlocked.Increment(ref pulls);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref pullErrors);
+                    }
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    Interlocked.Increment(ref pullErrors);
+                }
+            }
+        }, CancellationToken.None);
+
+        await Task.Delay(TimeSpan.FromSeconds(4), ct);
+        var victim = cluster.Silos[1];
+        var before = acknowledged.Count;
+        victim.Process.Kill();
+        var clock = Stopwatch.StartNew();
+        await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+            (await cluster.StateAsync(cluster.Silos[0], ct)).StatusesOf(victim.SiloEndpoint) == "Dead",
+            () => $"{victim.SiloEndpoint} is not declared Dead\n{cluster.Logs()}", ct);
+        var dead = clock.Elapsed;
+        await Task.Delay(TimeSpan.FromSeconds(6), ct);
+        await stop.CancelAsync();
+        await Task.WhenAll(writer, reader);
+        Output?.WriteLine($"kill -9 after {before} acknowledged pushes; declared Dead after {dead.TotalSeconds:0.0} s; in all {acknowledged.Count} pushes acknowledged, "
+            + $"{pushErrors} push(es) failed (client-visible), {pulls} pulls verified, {pullErrors} pull(s) failed (client-visible)");
+        Assert.True(acknowledged.Count > before, "no push was acknowledged after the kill");
+
+        foreach (var http in gateways.All)
+        {
+            foreach (var image in acknowledged)
+            {
+                await RawOci.AssertServedAsync(http, image);
+            }
+        }
+    }
+
+    private static RawImage RandomImage(string repository, string tag)
+    {
+        var config = RawOci.Config($"{repository}-{tag}-{Guid.NewGuid():N}");
+        var layer = RawOci.RandomBytes(Random.Shared.Next(40 << 10, 400 << 10));
+        (string, byte[]) configBlob = (OciLayout.Sha256(config), config), layerBlob = (OciLayout.Sha256(layer), layer);
+        var manifest = RawOci.Manifest(configBlob, [layerBlob], $"{repository}-{tag}");
+        return new RawImage(repository, tag, manifest, OciLayout.Sha256(manifest), [configBlob, layerBlob]);
+    }
+
+    /// <summary>Pushes an image's blobs and manifest, each request through the next gateway in turn.</summary>
+    private static async Task PushAsync(IReadOnlyList<HttpClient> gateways, RawImage image, bool chunked, int turn)
+    {
+        var http = gateways[turn % gateways.Count];
+        await RawOci.PushMonolithicAsync(http, image.Repository, image.Blobs[0].Bytes);
+        if (chunked)
+        {
+            await RawOci.PushChunkedAsync([.. gateways.Skip(1), gateways[0]], image.Repository, image.Blobs[1].Bytes, 64 << 10);
+        }
+        else
+        {
+            await RawOci.PushMonolithicAsync(gateways[(turn + 1) % gateways.Count], image.Repository, image.Blobs[1].Bytes);
+        }
+        await RawOci.PutManifestAsync(gateways[(turn + 2) % gateways.Count], image.Repository, image.Tag, image.Manifest);
+    }
+
+    /// <summary>Runs a push, again after a pause when it failed (at most 3 tries); returns the retries it took.</summary>
+    private static async Task<int> WithRetriesAsync(Func<Task> push, CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await push();
+                return attempt;
+            }
+            catch (Xunit.Sdk.XunitException) when (attempt < 2)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            }
+        }
+    }
 }
