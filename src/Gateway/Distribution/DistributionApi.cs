@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Wharf.Contracts.Bytes;
 using Wharf.Contracts.Grains;
 using Wharf.Contracts.Oci;
+using Wharf.Gateway.Caching;
 using Wharf.Gateway.Errors;
 
 namespace Wharf.Gateway.Distribution;
@@ -12,7 +13,7 @@ namespace Wharf.Gateway.Distribution;
 /// The OCI Distribution API v1.1 under <c>/v2/</c>. One partial file per spec resource (Blobs, Uploads, Manifests,
 /// Tags, Catalog, Referrers); this file dispatches. Metadata goes through grains, bytes through the byte service.
 /// </summary>
-public sealed partial class DistributionApi(IGrainFactory grains, IByteRouter router, ILogger<DistributionApi> logger)
+public sealed partial class DistributionApi(IGrainFactory grains, IByteRouter router, ManifestCache cache, ILogger<DistributionApi> logger)
 {
     public const string ApiVersionHeader = "Docker-Distribution-API-Version";
     public const string DigestHeader = "Docker-Content-Digest";

@@ -11,10 +11,14 @@ namespace Wharf.Silo.Grains;
 /// repository's log; reads go to the records directly, so they never queue behind a write (Reentrant: the
 /// methods have no awaits between reading and writing the records, so turns cannot interleave mid-change).
 /// Each operation touches O(1) keys: a repository with 50,000 tags costs a push no more than one with 5.
+/// Gateways cache resolutions under leases (<see cref="TagLeases"/>, DESIGN principle 7): granted in the read's turn,
+/// revoked after a change that alters a resolution is appended and before it is acknowledged.
 /// </summary>
 [Reentrant, ShardOwnerPlacement, GrainType(GrainTypes.Repository)]
-public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : Grain, IRepositoryGrain
+public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log, TagLeasePolicy leasePolicy) : Grain, IRepositoryGrain
 {
+    private readonly TagLeases leases = leasePolicy.NewActivation();
+
     private string Name => this.GetPrimaryKeyString();
 
     public Task<BlobLink?> GetBlobLink(Digest digest)
@@ -52,7 +56,17 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
         return true;
     }
 
-    public Task<ManifestRef?> ResolveManifest(string reference)
+    public Task<ManifestRef?> ResolveManifest(string reference) => Task.FromResult(Resolve(reference));
+
+    public Task<LeasedManifest> ResolveManifestLeased(string reference, ITagLeaseHolder holder)
+    {
+        // The grant is in the read's turn (no await between): a change appended after this read finds the lease.
+        // "Not found" is not leased: gateways do not cache it, so creating a tag or manifest revokes nothing.
+        var found = Resolve(reference);
+        return Task.FromResult(new LeasedManifest(found, found is null ? TimeSpan.Zero : leases.Grant(holder)));
+    }
+
+    private ManifestRef? Resolve(string reference)
     {
         Digest digest;
         if (Digest.TryParse(reference, out var parsed))
@@ -64,12 +78,12 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
             var tag = RecordJson.Decode<TagRecord>(records.Get(Keys.Tag(Name, reference)));
             if (tag is null)
             {
-                return Task.FromResult<ManifestRef?>(null);
+                return null;
             }
             digest = Digest.Parse(tag.Digest);
         }
         var m = RecordJson.Decode<ManifestRecord>(records.Get(Keys.Manifest(Name, digest)));
-        return Task.FromResult(m is null ? null : new ManifestRef(digest, m.MediaType, m.Size));
+        return m is null ? null : new ManifestRef(digest, m.MediaType, m.Size);
     }
 
     public async Task<RepositoryResult> PutManifest(ManifestPut manifest, string[] tags)
@@ -89,6 +103,9 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
             }
         }
         var now = DateTimeOffset.UtcNow;
+        // Whether a leased resolution changes: the manifest re-pushed as another media type, or a tag moved.
+        var previous = RecordJson.Decode<ManifestRecord>(records.Get(Keys.Manifest(Name, manifest.Digest)));
+        var revoke = previous is not null && (previous.MediaType != manifest.MediaType || previous.Size != manifest.Size);
         var batch = new RecordBatch();
         await EnsureHeaderAsync(batch);
         var record = new ManifestRecord(
@@ -116,11 +133,16 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
             if (old is not null && old.Digest != record.Digest)
             {
                 batch.Delete(Keys.ManifestTag(Name, Digest.Parse(old.Digest), tag));
+                revoke = true;
             }
             batch.Put(Keys.Tag(Name, tag), RecordJson.Encode(new TagRecord(1, record.Digest, now)));
             batch.Put(Keys.ManifestTag(Name, manifest.Digest, tag), RecordJson.Empty);
         }
         await log.AppendAsync(Name, batch);
+        if (revoke)
+        {
+            await leases.RevokeAsync(Name);
+        }
         return RepositoryResult.Ok;
     }
 
@@ -168,6 +190,7 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log) : G
             batch.Delete(Keys.ManifestTag(Name, Digest.Parse(tag.Digest), reference));
         }
         await log.AppendAsync(Name, batch);
+        await leases.RevokeAsync(Name);
         return RepositoryResult.Ok;
     }
 
