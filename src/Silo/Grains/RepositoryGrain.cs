@@ -103,11 +103,12 @@ public sealed class RepositoryGrain(RecordStore records, IRepositoryLog log, Tag
             }
         }
         var now = DateTimeOffset.UtcNow;
-        // Whether a leased resolution changes: the manifest re-pushed as another media type, or a tag moved.
-        var previous = RecordJson.Decode<ManifestRecord>(records.Get(Keys.Manifest(Name, manifest.Digest)));
-        var revoke = previous is not null && (previous.MediaType != manifest.MediaType || previous.Size != manifest.Size);
         var batch = new RecordBatch();
         await EnsureHeaderAsync(batch);
+        // Whether a leased resolution changes (read after the last await, like the tags below): the manifest re-pushed
+        // as another media type, or a tag moved.
+        var previous = RecordJson.Decode<ManifestRecord>(records.Get(Keys.Manifest(Name, manifest.Digest)));
+        var revoke = previous is not null && (previous.MediaType != manifest.MediaType || previous.Size != manifest.Size);
         var record = new ManifestRecord(
             1,
             manifest.Digest.ToString(),
