@@ -63,14 +63,14 @@ def main():
                         results.setdefault((name, kind, k), []).append(v)
         print(f"== manifest GET through a gateway process (split mode, 1 silo, Redis), {bench.ROUNDS} round(s), medians; "
               f"wrk {bench.CONNS} connections, {bench.DURATION} s each")
-        print(f"{'figure':40} {'unit':>6} | {'cached':>10} | {'uncached':>10} | {'ratio':>6}")
+        print(f"{'figure':56} {'unit':>6} | {'cached':>10} | {'uncached':>10} | {'ratio':>6}")
         for kind in paths:
             for key, label, unit in (("rps", "req/s", "req/s"), ("p99_ms", "p99", "ms"), ("p50_ms", "p50", "ms"),
                                      ("cpu_ms_per_req", "CPU per request (gateway + silo)", "ms"), ("errors", "errors", "")):
                 a = statistics.median(results[("cached", kind, key)])
                 b = statistics.median(results[("uncached", kind, key)])
                 ratio = a / b if b else float("nan")
-                print(f"{'manifest GET by ' + kind + ', ' + label:40} {unit:>6} | {a:10.2f} | {b:10.2f} | {ratio:6.2f}")
+                print(f"{'manifest GET by ' + kind + ', ' + label:56} {unit:>6} | {a:10.2f} | {b:10.2f} | {ratio:6.2f}")
     finally:
         if owner is not None:
             owner.stop()
