@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Wharf.Gateway.Auth;
+using Wharf.Gateway.Caching;
 using Wharf.Gateway.Distribution;
 
 namespace Wharf.Gateway;
@@ -18,6 +19,10 @@ public static class GatewayEndpoints
         services.AddSingleton(_ => new Bytes.NodeHealth());
         services.AddSingleton<Bytes.ReplicaWriter>();
         services.AddSingleton<Bytes.ReplicaReader>();
+        services.AddOptions<ManifestCacheOptions>().BindConfiguration(ManifestCacheOptions.Section)
+            .Validate(o => !o.Validate().Any(), "invalid Wharf:Gateway settings").ValidateOnStart();
+        services.AddSingleton(sp => new ManifestCache(
+            sp.GetRequiredService<IOptions<ManifestCacheOptions>>().Value, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<Observability.WharfMetrics>()));
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
             .Validate(o => !o.Validate().Any(), "invalid Wharf:Auth settings").ValidateOnStart();
         services.AddSingleton<RegistryAuthFilter>();

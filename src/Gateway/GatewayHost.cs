@@ -50,6 +50,7 @@ public static class GatewayHost
         var options = builder.Configuration.GetSection("Wharf").Get<GatewayOptions>() ?? new GatewayOptions();
         var problems = options.Validate()
             .Concat((builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new()).Validate())
+            .Concat((builder.Configuration.GetSection(Caching.ManifestCacheOptions.Section).Get<Caching.ManifestCacheOptions>() ?? new()).Validate())
             .ToList();
         if (problems.Count > 0)
         {

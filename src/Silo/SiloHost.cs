@@ -6,10 +6,12 @@ using Wharf.Contracts.Bytes;
 using Wharf.Contracts.Oci;
 using Wharf.Gateway;
 using Wharf.Gateway.Bytes;
+using Wharf.Gateway.Caching;
 using Wharf.Gateway.Observability;
 using Wharf.Membership;
 using Wharf.Membership.Consul;
 using Wharf.Membership.Topology;
+using Wharf.Silo.Grains;
 using Wharf.Silo.Observability;
 using Wharf.Silo.Placement;
 using Wharf.Silo.Replication;
@@ -48,12 +50,14 @@ public static class SiloHost
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
         var options = builder.Configuration.GetSection(WharfOptions.Section).Get<WharfOptions>() ?? new WharfOptions();
+        var cacheOptions = builder.Configuration.GetSection(ManifestCacheOptions.Section).Get<ManifestCacheOptions>() ?? new ManifestCacheOptions();
         if (options.IsAllInOne && builder.Configuration.GetSection("Wharf:Cluster:BootstrapExpect").Value is null)
         {
             options.Cluster.BootstrapExpect = 1;
         }
         var problems = options.Validate()
             .Concat((builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new()).Validate())
+            .Concat(cacheOptions.Validate())
             .ToList();
         if (problems.Count > 0)
         {
@@ -123,7 +127,8 @@ public static class SiloHost
         services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHostedService<Maintenance.UploadJanitor>();
         services.AddSingleton<StoreMetrics>();
-        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName);
+        services.AddSingleton(sp => new TagLeasePolicy(TimeSpan.FromSeconds(cacheOptions.TagLeaseSeconds), sp.GetRequiredService<ILogger<TagLeasePolicy>>()));
+        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName, TagLeasePolicy.MeterName);
 
         builder.UseOrleans(silo =>
         {

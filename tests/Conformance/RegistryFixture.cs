@@ -51,9 +51,10 @@ public sealed class RunningRegistry : IAsyncDisposable
 
     public static async Task<RunningRegistry> StartAsync(string dataPath)
     {
-        // Port 0: Kestrel binds a free port itself, so parallel test modules never race for one.
+        // Port 0: Kestrel binds a free port itself, so parallel test modules never race for one. Tag leases of 1 s
+        // instead of 5: a new repository grain waits one lease before its first tag move or delete, which eight tests do.
         var app = AllInOne.Build(
-            ["--urls", "http://127.0.0.1:0", $"--Wharf:DataPath={dataPath}"],
+            ["--urls", "http://127.0.0.1:0", $"--Wharf:DataPath={dataPath}", "--Wharf:Gateway:TagLeaseSeconds=1"],
             b => b.Logging.SetMinimumLevel(LogLevel.Warning))
             ?? throw new InvalidOperationException("the all-in-one refused its configuration");
         await app.StartAsync();

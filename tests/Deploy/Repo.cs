@@ -56,9 +56,13 @@ public static class ConfigKeys
 {
     private static readonly Dictionary<Host, HashSet<string>> Keys = new()
     {
-        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls"]),
-        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress"]),
+        // ManifestCacheOptions (Wharf:Gateway) is bound by both hosts: silos grant the tag leases, gateways cache.
+        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls", .. CacheKeys]),
+        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress", .. CacheKeys]),
     };
+
+    private static string[] CacheKeys =>
+        [.. typeof(Wharf.Gateway.Caching.ManifestCacheOptions).GetProperties().Where(p => p.CanWrite).Select(p => "Wharf:Gateway:" + p.Name)];
 
     /// <summary>Keys read outside the options classes, with the file that reads them (checked by a test).</summary>
     public static readonly (Host Host, string Key, string Source)[] DirectReads =

@@ -56,9 +56,15 @@ public sealed class MetricsTests(AllInOneFixture registry)
             Assert.Equal(layer.Length, Delta("wharf_http_sent_bytes_total", "route=blob"));
             Assert.Equal(2 * manifest.Length + errorLength, Delta("wharf_http_sent_bytes_total", "route=manifest"));
 
-            // The byte service took the three blobs (config, layer, manifest) and gave back the layer and the manifest twice.
+            // The byte service took the three blobs (config, layer, manifest) and gave back the layer and the manifest
+            // once: the second manifest GET came from the gateway's caches (DESIGN principle 7).
             Assert.Equal(config.Length + layer.Length + manifest.Length, Delta("wharf_bytes_client_transferred_bytes_total", "direction=write"));
-            Assert.Equal(layer.Length + 2 * manifest.Length, Delta("wharf_bytes_client_transferred_bytes_total", "direction=read"));
+            Assert.Equal(layer.Length + manifest.Length, Delta("wharf_bytes_client_transferred_bytes_total", "direction=read"));
+            Assert.Equal(1, Delta("wharf_manifest_cache_lookups_total", "cache=resolution", "result=hit"));
+            Assert.Equal(2, Delta("wharf_manifest_cache_lookups_total", "cache=resolution", "result=miss"));
+            Assert.Equal(1, Delta("wharf_manifest_cache_lookups_total", "cache=body", "result=hit"));
+            Assert.Equal(1, Delta("wharf_manifest_cache_lookups_total", "cache=body", "result=miss"));
+            Assert.True(after.Sum("wharf_manifest_cache_size_bytes") >= manifest.Length);
             Assert.Equal(2, Delta("wharf_bytes_client_calls_total", "method=WriteBlob", "outcome=ok"));
             Assert.Equal(1, Delta("wharf_bytes_client_calls_total", "method=AppendUpload", "outcome=ok"));
             Assert.Equal(1, Delta("wharf_bytes_client_calls_total", "method=CommitUpload", "outcome=ok"));

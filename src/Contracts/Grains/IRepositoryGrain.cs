@@ -26,6 +26,14 @@ public interface IRepositoryGrain : IGrainWithStringKey
     [Alias("ResolveManifest"), ReadOnly]
     Task<ManifestRef?> ResolveManifest(string reference);
 
+    /// <summary>
+    /// <see cref="ResolveManifest"/> under a lease (DESIGN principle 7): until the lease ends, every change that
+    /// alters a resolution of this repository (a tag moved or deleted, a manifest deleted) first revokes it through
+    /// <paramref name="holder"/>, and is acknowledged only after that.
+    /// </summary>
+    [Alias("ResolveManifestLeased"), ReadOnly]
+    Task<LeasedManifest> ResolveManifestLeased(string reference, ITagLeaseHolder holder);
+
     [Alias("PutManifest")]
     Task<RepositoryResult> PutManifest(ManifestPut manifest, string[] tags);
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Wharf.Contracts.Grains;
 using Wharf.Contracts.Oci;
 using Wharf.Gateway.Errors;
@@ -30,7 +31,7 @@ public sealed partial class DistributionApi
     {
         ValidateReference(reference);
         var repository = Repository(name);
-        var manifest = await repository.ResolveManifest(reference);
+        var manifest = await cache.ResolveAsync(repository, name, reference);
         if (manifest is null)
         {
             await OciError.WriteAsync(context, ErrorCode.ManifestUnknown, $"manifest {reference} is not in repository {name}");
@@ -42,7 +43,7 @@ public sealed partial class DistributionApi
             // A client that cannot read an index gets the linux/amd64 image of it, as Distribution does — only for a
             // tag: a request by digest must get exactly that digest, or the client's verification fails.
             var child = MediaTypes.IsIndex(manifest.MediaType) && !IsDigestReference(reference)
-                ? await DefaultPlatformAsync(repository, manifest, context.RequestAborted)
+                ? await DefaultPlatformAsync(repository, name, manifest, context.RequestAborted)
                 : null;
             if (child is null || !accept.Contains(child.MediaType))
             {
@@ -51,7 +52,69 @@ public sealed partial class DistributionApi
             }
             manifest = child;
         }
-        await WriteBlobAsync(context, manifest.Digest, manifest.Size, manifest.MediaType, []);
+        await WriteManifestAsync(context, manifest);
+    }
+
+    /// <summary>
+    /// Answers a manifest's body: from the gateway's body cache (DESIGN principle 7), or — with the cache off, a
+    /// Range asked for, or a body above the push limit — streamed from the byte service like a blob.
+    /// </summary>
+    private async Task WriteManifestAsync(HttpContext context, ManifestRef manifest)
+    {
+        if (!cache.Enabled || manifest.Size > MaxManifestSize || context.Request.Headers.Range.Count > 0)
+        {
+            await WriteBlobAsync(context, manifest.Digest, manifest.Size, manifest.MediaType, []);
+            return;
+        }
+        byte[]? body = null;
+        if (!HttpMethods.IsHead(context.Request.Method))
+        {
+            body = await ManifestBodyAsync(manifest, context.RequestAborted);
+            if (body is null)
+            {
+                await OciError.WriteAsync(context, ErrorCode.BlobUnknown, $"bytes of {manifest.Digest} are not available");
+                return;
+            }
+        }
+        var response = context.Response;
+        response.Headers[DigestHeader] = manifest.Digest.ToString();
+        response.Headers.ETag = $"\"{manifest.Digest}\"";
+        response.Headers.AcceptRanges = "bytes";
+        response.ContentType = manifest.MediaType;
+        response.ContentLength = manifest.Size;
+        if (body is not null)
+        {
+            await response.Body.WriteAsync(body, context.RequestAborted);
+        }
+    }
+
+    /// <summary>A manifest's whole body, verified against its digest; null when no node has it.</summary>
+    private Task<byte[]?> ManifestBodyAsync(ManifestRef manifest, CancellationToken ct) =>
+        cache.Enabled
+            // Shared by concurrent misses, so not cancelled by one client hanging up; a manifest is at most 4 MiB.
+            ? cache.BodyAsync(manifest.Digest, () => ReadManifestBodyAsync(manifest, CancellationToken.None), ct)
+            : ReadManifestBodyAsync(manifest, ct);
+
+    private async Task<byte[]?> ReadManifestBodyAsync(ManifestRef manifest, CancellationToken ct)
+    {
+        if (manifest.Size > MaxManifestSize)
+        {
+            return null;
+        }
+        await using var stream = await OpenBlobAsync(manifest.Digest, 0, manifest.Size, [], ct);
+        if (stream is null)
+        {
+            return null;
+        }
+        var body = new byte[manifest.Size];
+        await stream.ReadExactlyAsync(body, ct);
+        // Verified whenever copied (DESIGN principle 2): a cached body is served many times.
+        if (Digest.Compute(manifest.Digest.Algorithm, body) != manifest.Digest)
+        {
+            logger.LogError("stored bytes of manifest {Digest} do not match their digest", manifest.Digest);
+            throw new RegistryException(ErrorCode.Unavailable, $"the stored bytes of {manifest.Digest} do not match their digest");
+        }
+        return body;
     }
 
     /// <summary>The media types listed in Accept, or null when any type is acceptable.</summary>
@@ -76,14 +139,14 @@ public sealed partial class DistributionApi
         return set.Count == 0 || !set.Any(MediaTypes.IsManifest) ? null : set;
     }
 
-    private async Task<ManifestRef?> DefaultPlatformAsync(IRepositoryGrain repository, ManifestRef index, CancellationToken ct)
+    private async Task<ManifestRef?> DefaultPlatformAsync(IRepositoryGrain repository, string name, ManifestRef index, CancellationToken ct)
     {
-        await using var stream = await OpenBlobAsync(index.Digest, 0, index.Size, [], ct);
-        if (stream is null)
+        var body = await ManifestBodyAsync(index, ct);
+        if (body is null)
         {
             return null;
         }
-        using var doc = await JsonDocument.ParseAsync(stream, cancellationToken: ct);
+        using var doc = JsonDocument.Parse(body);
         if (!doc.RootElement.TryGetProperty("manifests", out var list) || list.ValueKind != JsonValueKind.Array)
         {
             return null;
@@ -97,7 +160,7 @@ public sealed partial class DistributionApi
                 && StringProperty(p, "architecture") == "amd64"
                 && StringProperty(m, "digest") is { } d)
             {
-                return await repository.ResolveManifest(d);
+                return await cache.ResolveAsync(repository, name, d);
             }
         }
         return null;

@@ -5,6 +5,7 @@ using Wharf.Contracts.Bytes;
 using Wharf.Contracts.Grains;
 using Wharf.Contracts.Oci;
 using Wharf.Gateway.Bytes;
+using Wharf.Gateway.Caching;
 using Wharf.Gateway.Errors;
 
 namespace Wharf.Gateway.Distribution;
@@ -14,7 +15,7 @@ namespace Wharf.Gateway.Distribution;
 /// Tags, Catalog, Referrers); this file dispatches. Metadata goes through grains, bytes through the byte service.
 /// </summary>
 public sealed partial class DistributionApi(
-    IGrainFactory grains, IByteRouter router, ReplicaWriter writer, ReplicaReader reader, ILogger<DistributionApi> logger)
+    IGrainFactory grains, IByteRouter router, ReplicaWriter writer, ReplicaReader reader, ManifestCache cache, ILogger<DistributionApi> logger)
 {
     public const string ApiVersionHeader = "Docker-Distribution-API-Version";
     public const string DigestHeader = "Docker-Content-Digest";

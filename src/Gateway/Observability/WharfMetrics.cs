@@ -31,6 +31,8 @@ public sealed class WharfMetrics : IDisposable
         ByteCalls = _meter.CreateCounter<long>("wharf.bytes.client.calls", description: "Byte-service calls from this process, by method and outcome (ok, not_found, error).");
         ByteCallDuration = _meter.CreateHistogram<double>("wharf.bytes.client.duration", "s", "Byte-service call duration until the call returns (reads: until the stream opens).");
         ByteTransferred = _meter.CreateCounter<long>("wharf.bytes.client.transferred", "By", "Bytes moved through byte-service calls, by direction (read, write).");
+        ManifestCacheLookups = _meter.CreateCounter<long>("wharf.manifest.cache.lookups", description: "Manifest GET/HEAD lookups in this gateway's caches, by cache (resolution: a tag or digest under a lease; body: manifest bytes by digest) and result (hit, miss).");
+        TagLeaseRevocations = _meter.CreateCounter<long>("wharf.tag_lease.revocations.received", description: "Lease revocations this gateway received from repository grains (a tag moved or deleted, a manifest deleted).");
         _meter.CreateObservableGauge("wharf.placement.view.epoch", () => topology.Current.Epoch, description: "Epoch of the placement view this process follows.");
         _meter.CreateObservableGauge("wharf.placement.view.nodes", () => NodesByState(topology.Current), description: "Nodes in the placement view, by state.");
     }
@@ -43,6 +45,12 @@ public sealed class WharfMetrics : IDisposable
     public Counter<long> ByteCalls { get; }
     public Histogram<double> ByteCallDuration { get; }
     public Counter<long> ByteTransferred { get; }
+    public Counter<long> ManifestCacheLookups { get; }
+    public Counter<long> TagLeaseRevocations { get; }
+
+    /// <summary>Reports the bytes held by the manifest body cache (one cache per process).</summary>
+    public void ObserveManifestCacheSize(Func<long> bytes) =>
+        _meter.CreateObservableGauge("wharf.manifest.cache.size", bytes, "By", "Bytes of manifest bodies this gateway keeps by digest.");
 
     private static IEnumerable<Measurement<int>> NodesByState(PlacementView view)
     {

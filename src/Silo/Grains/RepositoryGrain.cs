@@ -13,17 +13,28 @@ namespace Wharf.Silo.Grains;
 /// repository's replicated log; reads go to this node's replica directly, so they never queue behind a write
 /// (Reentrant). Changes run one at a time (read, decide, append), so two never interleave mid-change.
 /// Each operation touches O(1) keys: a repository with 50,000 tags costs a push no more than one with 5.
+/// Gateways cache resolutions under leases (<see cref="TagLeases"/>, DESIGN principle 7): granted in the read's turn,
+/// revoked after a change that alters a resolution is appended and before it is acknowledged.
 /// </summary>
 [Reentrant, ShardOwnerPlacement, GrainType(GrainTypes.Repository)]
-public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs) : LogGrain(logs), IRepositoryGrain
+public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs, TagLeasePolicy leasePolicy) : LogGrain(logs), IRepositoryGrain
 {
     private readonly SemaphoreSlim _changes = new(1, 1);
+    private readonly TagLeases leases = leasePolicy.NewActivation();
 
     private string Name => this.GetPrimaryKeyString();
 
     protected override string LogId => "r/" + Name;
 
     protected override int Shard => Shards.OfRepository(Name);
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        await base.OnActivateAsync(cancellationToken);
+        // Leases an earlier activation granted may still be held by gateways: none if no leader ever led this
+        // repository, else up to one lease period after that leader's read lease ran out.
+        leases.InheritFor(Leader.HadPreviousLeader ? leasePolicy.Period + Leader.PreviousLeaderReadLease : TimeSpan.Zero);
+    }
 
     /// <summary>Runs one change at a time: what it read stays true until its batch is appended.</summary>
     private async Task<T> ChangeAsync<T>(Func<Task<T>> change)
@@ -79,6 +90,21 @@ public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs) : 
     public async Task<ManifestRef?> ResolveManifest(string reference)
     {
         await ReadableAsync();
+        return Resolve(reference);
+    }
+
+    public async Task<LeasedManifest> ResolveManifestLeased(string reference, ITagLeaseHolder holder)
+    {
+        // Only while this activation leads (its read lease holds), and the grant is in the read's turn (no await
+        // between): a change appended after this read finds the lease. "Not found" is not leased: gateways do not
+        // cache it, so creating a tag or manifest revokes nothing.
+        await ReadableAsync();
+        var found = Resolve(reference);
+        return new LeasedManifest(found, found is null ? TimeSpan.Zero : leases.Grant(holder));
+    }
+
+    private ManifestRef? Resolve(string reference)
+    {
         Digest digest;
         if (Digest.TryParse(reference, out var parsed))
         {
@@ -116,6 +142,10 @@ public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs) : 
         var now = DateTimeOffset.UtcNow;
         var batch = new RecordBatch();
         await EnsureHeaderAsync(batch);
+        // Whether a leased resolution changes (read after the last await, like the tags below): the manifest re-pushed
+        // as another media type, or a tag moved.
+        var previous = RecordJson.Decode<ManifestRecord>(records.Get(Keys.Manifest(Name, manifest.Digest)));
+        var revoke = previous is not null && (previous.MediaType != manifest.MediaType || previous.Size != manifest.Size);
         var record = new ManifestRecord(
             1,
             manifest.Digest.ToString(),
@@ -141,11 +171,16 @@ public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs) : 
             if (old is not null && old.Digest != record.Digest)
             {
                 batch.Delete(Keys.ManifestTag(Name, Digest.Parse(old.Digest), tag));
+                revoke = true;
             }
             batch.Put(Keys.Tag(Name, tag), RecordJson.Encode(new TagRecord(1, record.Digest, now)));
             batch.Put(Keys.ManifestTag(Name, manifest.Digest, tag), RecordJson.Empty);
         }
         await AppendAsync(batch);
+        if (revoke)
+        {
+            await leases.RevokeAsync(Name);
+        }
         return RepositoryResult.Ok;
     });
 
@@ -193,6 +228,7 @@ public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs) : 
             batch.Delete(Keys.ManifestTag(Name, Digest.Parse(tag.Digest), reference));
         }
         await AppendAsync(batch);
+        await leases.RevokeAsync(Name);
         return RepositoryResult.Ok;
     });
 

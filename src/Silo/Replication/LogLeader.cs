@@ -95,6 +95,12 @@ public sealed class LogLeader
 
     public Ballot Ballot => _ballot;
 
+    /// <summary>Whether any leader held this log before this one (its promises said so).</summary>
+    public bool HadPreviousLeader { get; private set; }
+
+    /// <summary>How long after this leader's promises a previous leader may still have served reads (zero with one owner).</summary>
+    public TimeSpan PreviousLeaderReadLease => _peers.Count > 1 && HadPreviousLeader ? _timings.Lease : TimeSpan.Zero;
+
     /// <summary>The sequence number of the last committed entry.</summary>
     public long Committed => _commitIndex;
 
@@ -149,7 +155,8 @@ public sealed class LogLeader
                 // Any earlier leader's last successful round was acknowledged before these promises were given, so its
                 // read lease ends within one lease period from now: change nothing until then. A log no leader ever
                 // held, or one with a single owner (whose only leader ran on this node), has no such reader.
-                _firstWriteAfter = _peers.Count > 1 && promises.Any(p => p.Reply.HadPromise) ? prepared + ToTicks(_timings.Lease) : 0;
+                HadPreviousLeader = promises.Any(p => p.Reply.HadPromise);
+                _firstWriteAfter = _peers.Count > 1 && HadPreviousLeader ? prepared + ToTicks(_timings.Lease) : 0;
                 return;
             }
             var higher = replies.Where(r => !r.Reply.Ok).Select(r => r.Reply.Promised.Counter).DefaultIfEmpty(0).Max();

@@ -23,38 +23,6 @@ public class RendezvousPlacementTests
     }
 
     [Fact]
-    public void Adding_a_node_moves_only_about_its_share_of_shards()
-    {
-        var before = View(Node("a"), Node("b"), Node("c"), Node("d"));
-        var after = View(Node("a"), Node("b"), Node("c"), Node("d"), Node("e"));
-        var moved = 0;
-        const int shards = 4000;
-        for (var s = 0; s < shards; s++)
-        {
-            var x = RendezvousPlacement.Owners(before, s, 3).Select(n => n.NodeId).ToHashSet();
-            var y = RendezvousPlacement.Owners(after, s, 3).Select(n => n.NodeId).ToHashSet();
-            moved += x.Except(y).Count();
-            // Every owner that changed was replaced by the new node.
-            Assert.All(y.Except(x), id => Assert.Equal("e", id));
-        }
-        // Ideal: the new node takes 1/5 of the 3 × 4,000 replica slots, 2,400, and nothing else moves.
-        Assert.InRange(moved, 2100, 2700);
-    }
-
-    [Fact]
-    public void Weights_shift_shares_proportionally()
-    {
-        var view = View(Node("a", weight: 1), Node("b", weight: 1), Node("c", weight: 2));
-        var counts = new Dictionary<string, int> { ["a"] = 0, ["b"] = 0, ["c"] = 0 };
-        for (var s = 0; s < 8000; s++)
-        {
-            counts[RendezvousPlacement.Owners(view, s, 1)[0].NodeId]++;
-        }
-        Assert.InRange(counts["c"] / 8000.0, 0.45, 0.55);
-        Assert.InRange(counts["a"] / 8000.0, 0.20, 0.30);
-    }
-
-    [Fact]
     public void Owners_spread_across_zones_when_zones_are_set()
     {
         var view = View(Node("a1", "a"), Node("a2", "a"), Node("a3", "a"), Node("b1", "b"), Node("c1", "c"));

@@ -1,0 +1,31 @@
+namespace Wharf.Gateway.Caching;
+
+/// <summary>
+/// <c>Wharf:Gateway</c>: what a gateway caches (DESIGN principle 7). <see cref="ManifestCacheMiB"/> is read by the
+/// gateway (the all-in-one's too); <see cref="TagLeaseSeconds"/> by the silos, whose repository grains grant the
+/// leases — it must be the same on every silo.
+/// </summary>
+public sealed class ManifestCacheOptions
+{
+    public const string Section = "Wharf:Gateway";
+
+    /// <summary>Bytes of manifest bodies kept by digest, in MiB. 0 turns every manifest cache of the gateway off.</summary>
+    public int ManifestCacheMiB { get; set; } = 64;
+
+    /// <summary>How long a gateway may answer a repository's tags and manifests from its cache without asking. 0: no leases.</summary>
+    public double TagLeaseSeconds { get; set; } = 5;
+
+    public bool Enabled => ManifestCacheMiB > 0;
+
+    public IEnumerable<string> Validate()
+    {
+        if (ManifestCacheMiB < 0)
+        {
+            yield return "Wharf:Gateway:ManifestCacheMiB must be 0 (off) or a positive number of MiB";
+        }
+        if (TagLeaseSeconds is < 0 or > 60)
+        {
+            yield return "Wharf:Gateway:TagLeaseSeconds must be between 0 (no leases) and 60 (a tag move waits up to one lease for a silent gateway)";
+        }
+    }
+}
