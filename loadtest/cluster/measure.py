@@ -115,8 +115,9 @@ def wait_http(url, timeout=60, proc=None):
 
 
 class Cluster:
-    def __init__(self, liveness):
+    def __init__(self, liveness, replicas=3):
         self.liveness = liveness
+        self.replicas = [f"--Wharf:Replication:Factor={replicas}", f"--Wharf:Replication:WriteQuorum={replicas // 2 + 1}"]
         self.redis_port = free_port()
         self.redis = start(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
                             "--appendonly", "no", "--dir", WORK], f"redis-{self.redis_port}")
@@ -127,7 +128,7 @@ class Cluster:
     def add_silo(self, wait=True):
         http, orleans = free_port(), free_port()
         data = os.path.join(WORK, f"silo-{http}")
-        p = start(["dotnet", SILO, "--Wharf:Role=Silo", *self.membership, *self.liveness, "--urls", f"http://127.0.0.1:{http}",
+        p = start(["dotnet", SILO, "--Wharf:Role=Silo", *self.membership, *self.liveness, *self.replicas, "--urls", f"http://127.0.0.1:{http}",
                    f"--Wharf:DataPath={data}", f"--Wharf:Bytes:Port={free_port()}", f"--Wharf:Orleans:SiloPort={orleans}",
                    f"--Wharf:Orleans:GatewayPort={free_port()}"], f"silo-{http}")
         silo = {"proc": p, "http": http, "endpoint": f"127.0.0.1:{orleans}", "data": data}
@@ -265,7 +266,7 @@ def throughput(a):
     rows = []
     for target in a.target.split(","):
         if target == "cluster":
-            c = Cluster(LIVENESS)
+            c = Cluster(LIVENESS, a.replicas)
             c.start_all()
             hosts = [f"127.0.0.1:{g['http']}" for g in c.gateways]
             groups = {"silos": [s["proc"].pid for s in c.silos], "gateways": [g["proc"].pid for g in c.gateways],
@@ -328,6 +329,7 @@ def main():
     s.add_argument("--rounds", type=int, default=2)
     s.add_argument("--target", default="cluster,allinone")
     s.add_argument("--warmup-mb", type=int, default=50, help="per warm-up image (4 images, pushed and pulled twice)")
+    s.add_argument("--replicas", type=int, default=3, help="R of the cluster (W is a majority)")
     s.set_defaults(f=throughput)
     a = p.parse_args()
     for f in (SILO, GATEWAY):

@@ -55,6 +55,16 @@ public static class SiloHost
         {
             options.Cluster.BootstrapExpect = 1;
         }
+        // R and W (DESIGN "Configuration"): a cluster keeps three copies and acknowledges after two unless told
+        // otherwise; the all-in-one has one node, so one copy.
+        if (builder.Configuration.GetSection("Wharf:Replication:Factor").Value is null)
+        {
+            options.Replication.Factor = options.IsAllInOne ? 1 : 3;
+        }
+        if (builder.Configuration.GetSection("Wharf:Replication:WriteQuorum").Value is null)
+        {
+            options.Replication.WriteQuorum = options.Replication.Factor / 2 + 1;
+        }
         var problems = options.Validate()
             .Concat((builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new()).Validate())
             .Concat(cacheOptions.Validate())

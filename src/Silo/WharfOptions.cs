@@ -90,8 +90,10 @@ public sealed class WharfOptions
 
 public sealed class ReplicationOptions
 {
+    /// <summary>R: copies of every record and blob. Unset: 3 for a cluster's silos, 1 for the all-in-one.</summary>
     public int Factor { get; set; } = 1;
 
+    /// <summary>W: owners that must hold a write before it is acknowledged. Unset: a majority of R.</summary>
     public int WriteQuorum { get; set; } = 1;
 
     /// <summary>

@@ -64,6 +64,10 @@ public sealed class TopologyByteRouter(TopologyFeed topology, LocalByteNode? loc
                     PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
                 },
                 MaxReceiveMessageSize = 8 * 1024 * 1024,
+                // A node that restarts is reachable again within seconds: reconnect attempts back off to 2 s at most
+                // (gRPC's default grows to 120 s, during which every call fails at once with "Error connecting to subchannel").
+                InitialReconnectBackoff = TimeSpan.FromMilliseconds(200),
+                MaxReconnectBackoff = TimeSpan.FromSeconds(2),
                 MaxSendMessageSize = 8 * 1024 * 1024,
             });
             return (channel, new GrpcByteService(channel));

@@ -226,7 +226,9 @@ public sealed class ReplicationTests
             (await cluster.StateAsync(cluster.Silos[0], ct)).StatusesOf(victim.SiloEndpoint) == "Dead",
             () => $"{victim.SiloEndpoint} is not declared Dead\n{cluster.Logs()}", ct);
         var dead = clock.Elapsed;
-        await Task.Delay(TimeSpan.FromSeconds(6), ct);
+        // A repository whose leader died is led again after recovery, and its first change waits out the old
+        // leader's read lease and the tag leases it may have granted (3 s + 5 s): give pushes time beyond that.
+        await Task.Delay(TimeSpan.FromSeconds(15), ct);
         await stop.CancelAsync();
         await Task.WhenAll(writer, reader);
         Output?.WriteLine($"kill -9 after {before} acknowledged pushes; declared Dead after {dead.TotalSeconds:0.0} s; in all {acknowledged.Count} pushes acknowledged, "

@@ -15,6 +15,9 @@ public sealed class SiloFailureTests
     /// <summary>Longer than any answer may take while a silo is down: a 503 must come quickly, never a hang.</summary>
     private static readonly TimeSpan QuickAnswer = TimeSpan.FromSeconds(10);
 
+    /// <summary>The gateways' tag lease (Wharf:Gateway:TagLeaseSeconds, 5 s by default) and a margin.</summary>
+    private static readonly TimeSpan TagLeaseAndMargin = TimeSpan.FromSeconds(6);
+
     private static ITestOutputHelper? Output => TestContext.Current.TestOutputHelper;
 
     [Fact(Timeout = 180_000)]
@@ -42,6 +45,9 @@ public sealed class SiloFailureTests
         Output?.WriteLine($"SIGTERM: exited in {stopped.TotalSeconds:0.0} s, not Active in membership after {clock.Elapsed.TotalSeconds:0.0} s "
             + $"({(await cluster.StateAsync(cluster.Silos[0], ct)).StatusesOf(victim.SiloEndpoint)})");
 
+        // A gateway may answer a manifest it resolved under a lease until that lease runs out (DESIGN principle 7:
+        // the victim cannot revoke it); after that, what lives only on the victim answers 503.
+        await Task.Delay(TagLeaseAndMargin, ct);
         foreach (var http in gateways.All)
         {
             await AssertDownAsync(http, data, ct);
@@ -59,7 +65,10 @@ public sealed class SiloFailureTests
             foreach (var image in data.OnVictim)
             {
                 await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
-                    (await StatusAsync(http, $"v2/{image.Repository}/manifests/{image.Tag}", ct)) == HttpStatusCode.OK,
+                    // The manifest (its body may come from the gateway's cache) and a blob whose bytes are on the
+                    // victim: the gateway's connection to it is back too.
+                    (await StatusAsync(http, $"v2/{image.Repository}/manifests/{image.Tag}", ct)) == HttpStatusCode.OK
+                    && (await StatusAsync(http, $"v2/{image.Repository}/blobs/{image.Blobs[1].Digest}", ct)) == HttpStatusCode.OK,
                     () => $"{image.Repository} is not served through {http.BaseAddress} after the restart\n{cluster.Logs()}", ct);
             }
         }
@@ -100,6 +109,9 @@ public sealed class SiloFailureTests
         // The configured detection: two missed 1 s probes and one vote, plus a table refresh; generous for CI.
         Assert.True(dead < TimeSpan.FromSeconds(15), $"declared Dead only after {dead.TotalSeconds:0.0} s");
 
+        // A gateway may answer a manifest it resolved under a lease until that lease runs out (DESIGN principle 7:
+        // the victim cannot revoke it); after that, what lives only on the victim answers 503.
+        await Task.Delay(TagLeaseAndMargin, ct);
         foreach (var http in gateways.All)
         {
             await AssertDownAsync(http, data, ct);
