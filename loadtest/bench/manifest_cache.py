@@ -24,7 +24,7 @@ def start(tmp):
     m = ["--Wharf:Membership:Provider=Redis", f"--Wharf:Membership:Address=127.0.0.1:{rport}", "--Logging:LogLevel:Default=Warning"]
     silo_http = free_port()
     silo = s.spawn("silo", ["dotnet", bench.DLL_SILO, "--Wharf:Role=Silo", *m, "--urls", f"http://127.0.0.1:{silo_http}",
-                            f"--Wharf:DataPath={tmp}/silo", f"--Wharf:Bytes:Port={free_port()}", "--Wharf:Cluster:BootstrapExpect=1",
+                            f"--Wharf:DataPath={tmp}/silo", f"--Wharf:Bytes:Port={free_port()}", "--Wharf:Cluster:BootstrapExpect=1", "--Wharf:Replication:Factor=1",
                             f"--Wharf:Orleans:SiloPort={free_port()}", f"--Wharf:Orleans:GatewayPort={free_port()}"], "silo.log")
     s.port = silo_http
     s.wait_ready("/readyz")

@@ -115,8 +115,42 @@ public sealed class RedisServer : IAsyncDisposable
         return false;
     }
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A loopback port nobody listens on, below the kernel's ephemeral range (32768–60999 on Linux): a port the kernel
+    /// hands out (bind to 0) may be taken by some process's outgoing connection before our server binds it, which
+    /// happened with many gRPC connections between silos. Never the same port twice in one test process.
+    /// </summary>
     public static int FreePort()
     {
+        for (var attempt = 0; attempt < 500; attempt++)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            lock (HandedOut)
+            {
+                if (HandedOut.Contains(port))
+                {
+                    continue;
+                }
+            }
+            try
+            {
+                using var probe = new TcpListener(IPAddress.Loopback, port);
+                probe.Start();
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;

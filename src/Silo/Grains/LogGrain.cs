@@ -28,6 +28,34 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
         _leader = leader;
     }
 
+    /// <summary>
+    /// A clean deactivation (idle, or the silo shutting down) steps the leader down with a marker, so the next
+    /// activation need not wait one lease before its first change. <see cref="BeforeQuiesceAsync"/> runs first.
+    /// </summary>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_leader is { Failure: null } leader && !_forgotten)
+        {
+            try
+            {
+                if (await BeforeQuiesceAsync(cancellationToken))
+                {
+                    await leader.QuiesceAsync(cancellationToken);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or LogUnavailableException)
+            {
+            }
+        }
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <summary>
+    /// What must be done before the leader steps down (a repository: every tag lease it granted is over); false to
+    /// skip the marker, and leave the next leader to wait.
+    /// </summary>
+    protected virtual Task<bool> BeforeQuiesceAsync(CancellationToken cancellationToken) => Task.FromResult(true);
+
     /// <summary>Waits until this activation may answer reads from this node's replica.</summary>
     protected async Task ReadableAsync()
     {

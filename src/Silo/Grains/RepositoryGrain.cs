@@ -32,8 +32,23 @@ public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs, Ta
     {
         await base.OnActivateAsync(cancellationToken);
         // Leases an earlier activation granted may still be held by gateways: none if no leader ever led this
-        // repository, else up to one lease period after that leader's read lease ran out.
-        leases.InheritFor(Leader.HadPreviousLeader ? leasePolicy.Period + Leader.PreviousLeaderReadLease : TimeSpan.Zero);
+        // repository or the last one stepped down cleanly, else up to one lease period after its read lease ran out.
+        leases.InheritFor(Leader.HadPreviousLeader && !Leader.ResumedQuiesced ? leasePolicy.Period + Leader.PreviousLeaderReadLease : TimeSpan.Zero);
+    }
+
+    /// <summary>
+    /// Before stepping down, every lease this activation granted (or inherited) must be over. An idle grain's are long
+    /// gone; when more than a second is left (a silo shutting down mid-traffic), the marker is skipped rather than
+    /// holding the shutdown, and the next leader waits instead.
+    /// </summary>
+    protected override async Task<bool> BeforeQuiesceAsync(CancellationToken cancellationToken)
+    {
+        if (leases.Outstanding() > TimeSpan.FromSeconds(1))
+        {
+            return false;
+        }
+        await leases.RevokeAsync(Name);
+        return true;
     }
 
     /// <summary>Runs one change at a time: what it read stays true until its batch is appended.</summary>

@@ -56,6 +56,21 @@ public sealed class TagLeases
         return period;
     }
 
+    /// <summary>How long until every lease this activation granted or inherited has run out.</summary>
+    public TimeSpan Outstanding()
+    {
+        var until = _inheritedUntil;
+        lock (_lock)
+        {
+            foreach (var expiry in _expiries.Values)
+            {
+                until = Math.Max(until, expiry);
+            }
+        }
+        var rest = Remaining(until);
+        return rest > TimeSpan.Zero ? rest : TimeSpan.Zero;
+    }
+
     /// <summary>
     /// Call after a change that alters a resolution was appended and before it is acknowledged: revokes every live
     /// lease in parallel, each awaited at most until that lease ends, and waits out the leases an earlier activation

@@ -98,8 +98,17 @@ public sealed class LogLeader
     /// <summary>Whether any leader held this log before this one (its promises said so).</summary>
     public bool HadPreviousLeader { get; private set; }
 
+    /// <summary>
+    /// Whether the log's last committed entry is a previous leader's <see cref="QuiesceAsync"/>: it stepped down
+    /// cleanly after every reader it had was done, so this leader has nothing to wait out.
+    /// </summary>
+    public bool ResumedQuiesced { get; private set; }
+
     /// <summary>How long after this leader's promises a previous leader may still have served reads (zero with one owner).</summary>
-    public TimeSpan PreviousLeaderReadLease => _peers.Count > 1 && HadPreviousLeader ? _timings.Lease : TimeSpan.Zero;
+    public TimeSpan PreviousLeaderReadLease => _peers.Count > 1 && HadPreviousLeader && !ResumedQuiesced ? _timings.Lease : TimeSpan.Zero;
+
+    /// <summary>The key of the clean step-down marker, beside the log's own state.</summary>
+    public static string QuiesceKey(string log) => $"lg/{log}\0q";
 
     /// <summary>The sequence number of the last committed entry.</summary>
     public long Committed => _commitIndex;
@@ -156,7 +165,7 @@ public sealed class LogLeader
                 // read lease ends within one lease period from now: change nothing until then. A log no leader ever
                 // held, or one with a single owner (whose only leader ran on this node), has no such reader.
                 HadPreviousLeader = promises.Any(p => p.Reply.HadPromise);
-                _firstWriteAfter = _peers.Count > 1 && HadPreviousLeader ? prepared + ToTicks(_timings.Lease) : 0;
+                _firstWriteAfter = PreviousLeaderReadLease > TimeSpan.Zero ? prepared + ToTicks(_timings.Lease) : 0;
                 return;
             }
             var higher = replies.Where(r => !r.Reply.Ok).Select(r => r.Reply.Promised.Counter).DefaultIfEmpty(0).Max();
@@ -243,6 +252,36 @@ public sealed class LogLeader
         _commitIndex = last;
         ApplyLocally();
         NotifyCommit();
+        if (tail.Count == 0 && last > 0)
+        {
+            // Quiesced only if the marker is the last entry AND no leader promised after the one that wrote it (one
+            // that led without writing may have served reads and granted leases): W promises meet any W it had.
+            var lastEntry = _local.Replica.Fetch(new FetchRequest { Log = _log, From = last, To = last }).Entries;
+            ResumedQuiesced = lastEntry.Count == 1 && lastEntry[0].Ops.Count == 1 && lastEntry[0].Ops[0].Key == QuiesceKey(_log)
+                && promises.All(p => p.Reply.PreviousPromised is null || Ballots.Compare(p.Reply.PreviousPromised, lastEntry[0].Ballot) <= 0);
+        }
+    }
+
+    /// <summary>
+    /// Steps down cleanly (a grain deactivating): appends a marker that tells the next leader no reader of this one
+    /// remains, so it need not wait one lease before its first change. Call only when nothing this leader granted
+    /// is still held; best effort (a leader that cannot append simply leaves the next one to wait).
+    /// </summary>
+    public async Task QuiesceAsync(CancellationToken cancellationToken = default)
+    {
+        // A leader that took over moments ago would first wait out its predecessor: not worth holding a shutdown for.
+        if (_failure is not null || (_firstWriteAfter != 0 && Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _firstWriteAfter) > TimeSpan.FromSeconds(1)))
+        {
+            return;
+        }
+        try
+        {
+            await AppendAsync(new RecordBatch().Put(QuiesceKey(_log), [1]), cancellationToken);
+        }
+        catch (LogUnavailableException)
+        {
+        }
+        _failure ??= $"log {_log}: stepped down";
     }
 
     /// <summary>Appends one batch; returns once W owners accepted it and this node applied it.</summary>

@@ -42,6 +42,7 @@ public sealed class LogReplica(RecordStore store)
             {
                 return reply;
             }
+            reply.PreviousPromised = state.Promised ?? new Ballot();
             state.Promised = request.Ballot;
             store.Write(new RecordBatch().Put(StateKey(request.Log), state.ToByteArray()));
             reply.Ok = true;
@@ -193,6 +194,7 @@ public sealed class LogReplica(RecordStore store)
                 }
             }
             batch.Delete(StateKey(request.Log));
+            batch.Delete(LogLeader.QuiesceKey(request.Log));
             store.Write(batch, sync: false);
             return Reply(AcceptResult.Accepted, new ReplicaState());
         }

@@ -270,12 +270,8 @@ public sealed class RegistryProcess : IAsyncDisposable
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A free loopback port outside the ephemeral range (see <see cref="Wharf.Tests.Membership.RedisServer.FreePort"/>).</summary>
+    public static int FreePort() => Wharf.Tests.Membership.RedisServer.FreePort();
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SendSignal(int pid, int signal);

@@ -32,7 +32,7 @@ public sealed class TracingTests
         WharfProcess? silo = null, gateway = null;
         try
         {
-            silo = WharfProcess.Start("Wharf.Silo.dll", [.. membership, "--Wharf:Role=Silo", $"--Wharf:DataPath={data}", "--Wharf:Cluster:BootstrapExpect=1"], otel, data);
+            silo = WharfProcess.Start("Wharf.Silo.dll", [.. membership, "--Wharf:Role=Silo", $"--Wharf:DataPath={data}", "--Wharf:Cluster:BootstrapExpect=1", "--Wharf:Replication:Factor=1"], otel, data);
             await silo.WaitUntilReadyAsync(TimeSpan.FromSeconds(60), Ct);
             gateway = WharfProcess.Start("Wharf.Gateway.dll", membership, otel, data);
             await gateway.WaitUntilReadyAsync(TimeSpan.FromSeconds(60), Ct);

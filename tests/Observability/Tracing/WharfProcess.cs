@@ -90,12 +90,8 @@ public sealed class WharfProcess : IAsyncDisposable
         Assert.Fail($"not ready within {timeout.TotalSeconds} s (last /readyz: {last})\n{Log}");
     }
 
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    /// <summary>A free loopback port outside the ephemeral range (see <see cref="Wharf.Tests.Membership.RedisServer.FreePort"/>).</summary>
+    public static int FreePort() => Wharf.Tests.Membership.RedisServer.FreePort();
 
     private void Append(string? line)
     {

@@ -123,6 +123,40 @@ public sealed class LogProtocolModelTests : IDisposable
     }
 
     [Fact]
+    public void A_leader_after_a_clean_step_down_waits_for_nothing_but_one_after_a_leader_that_led_without_writing_does()
+    {
+        var log = NextLog();
+        var net = new Network(5);
+        var leased = new LeaderTimings(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), TimeSpan.Zero);
+        LogLeader Lead(string node)
+        {
+            var leader = new LogLeader(log, node, [.. Nodes.Select(n => n == node ? (IReplicaPeer)new LocalReplicaPeer(n, _replicas[n]) : new FaultyPeer(n, _replicas[n], net))], 2, leased);
+            leader.RecoverAsync(default).GetAwaiter().GetResult();
+            return leader;
+        }
+
+        var a = Lead("n1");
+        a.AppendAsync(Batch(log, "a1")).GetAwaiter().GetResult();
+        a.QuiesceAsync().GetAwaiter().GetResult();
+        var b = Lead("n2");
+        Assert.True(b.HadPreviousLeader);
+        Assert.True(b.ResumedQuiesced);
+        Assert.Equal(TimeSpan.Zero, b.PreviousLeaderReadLease);
+        // No wait: with a 30 s lease this would otherwise hang the test's timeout.
+        Assert.True(b.AppendAsync(Batch(log, "b1")).Wait(TimeSpan.FromSeconds(10)));
+        b.QuiesceAsync().GetAwaiter().GetResult();
+
+        // c leads (and may serve reads and grant leases) without writing, then vanishes: d must wait.
+        var c = Lead("n3");
+        Assert.True(c.ResumedQuiesced);
+        var d = Lead("n1");
+        Assert.False(d.ResumedQuiesced);
+        Assert.Equal(TimeSpan.FromSeconds(30), d.PreviousLeaderReadLease);
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        Assert.ThrowsAny<OperationCanceledException>(() => d.AppendAsync(Batch(log, "d1"), patience.Token).GetAwaiter().GetResult());
+    }
+
+    [Fact]
     public void A_replica_that_missed_appends_is_caught_up_from_the_leaders_log_and_a_later_leader_on_it_serves_everything()
     {
         var log = NextLog();
