@@ -70,6 +70,15 @@ public sealed class MetricsTests(AllInOneFixture registry)
             Assert.Equal(1, Delta("wharf_bytes_client_calls_total", "method=CommitUpload", "outcome=ok"));
             Assert.Equal(0, Delta("wharf_bytes_client_calls_total", "outcome=error"));
 
+            // Replicated log appends (acknowledged by W = 1 owner here): the repository's three (config link, layer
+            // link, manifest), the catalog shard's one (a new repository), the upload session's three (start, the
+            // chunk, the end); each timed once. The repository's and the upload's grains each recovered a log.
+            Assert.Equal(7, Delta("wharf_log_appends_total", "outcome=acknowledged"));
+            Assert.Equal(0, Delta("wharf_log_appends_total", "outcome=unavailable"));
+            Assert.Equal(7, Delta("wharf_log_append_duration_seconds_count"));
+            Assert.True(Delta("wharf_log_recoveries_total", "outcome=ok") >= 2);
+            Assert.Equal(0, Delta("wharf_log_deposed_total"));
+
             // The layer (above the 32 KiB inline threshold) is a file; the config and manifest are RocksDB values.
             Assert.True(Delta("wharf_store_blob_files") >= 1);
             Assert.True(Delta("wharf_store_blob_size_bytes") >= layer.Length);
