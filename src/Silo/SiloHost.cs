@@ -130,7 +130,7 @@ public static class SiloHost
         services.AddSingleton(topology);
         services.AddHostedService(_ => topology);
         services.AddHostedService(_ => registration);
-        services.AddSingleton(new LogReplica(records));
+        services.AddSingleton(new LogReplica(records, ReplicatedLogs.StaleViewCheck(topology, nodeId.Id)));
         services.AddSingleton<LogMetrics>();
         services.AddSingleton(sp => new ReplicatedLogs(topology, sp.GetRequiredService<LogReplica>(), nodeId.Id, options.Replication.Timings(), sp.GetRequiredService<LogMetrics>()));
         services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath));

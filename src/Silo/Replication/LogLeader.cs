@@ -79,8 +79,12 @@ public sealed class LogLeader
     private volatile string? _failure;
     private long _outranked;
 
-    public LogLeader(string log, string self, IReadOnlyList<IReplicaPeer> peers, int writeQuorum, LeaderTimings? timings = null, Observability.LogMetrics? metrics = null)
+    private readonly long _viewEpoch;
+
+    /// <param name="viewEpoch">The placement view epoch the owners were chosen by; carried in every request.</param>
+    public LogLeader(string log, string self, IReadOnlyList<IReplicaPeer> peers, int writeQuorum, LeaderTimings? timings = null, Observability.LogMetrics? metrics = null, long viewEpoch = 0)
     {
+        _viewEpoch = viewEpoch;
         _metrics = metrics;
         _log = log;
         _self = self;
@@ -141,9 +145,13 @@ public sealed class LogLeader
         {
             var ballot = new Ballot { Counter = counter, Node = _self };
             var replies = await QuorumAsync(
-                (p, ct) => p.PrepareAsync(new PrepareRequest { Log = _log, Ballot = ballot }, ct),
+                (p, ct) => p.PrepareAsync(new PrepareRequest { Log = _log, Ballot = ballot, ViewEpoch = _viewEpoch }, ct),
                 r => r.Ok,
                 cancellationToken);
+            if (replies.FirstOrDefault(r => r.Reply.StaleView) is { Peer: { } stale })
+            {
+                throw new LogUnavailableException($"log {_log}: owner {stale.NodeId} knows a newer placement view than epoch {_viewEpoch}; a new activation follows it");
+            }
             var promises = replies.Where(r => r.Reply.Ok).ToList();
             var prepared = Stopwatch.GetTimestamp();
             if (promises.Count >= _writeQuorum && promises.Any(p => p.Peer == _local))
@@ -203,7 +211,7 @@ public sealed class LogLeader
             {
                 throw new LogUnavailableException($"log {_log}: owner {best.Peer.NodeId} did not return committed entries after {local.Committed}");
             }
-            var request = new AcceptRequest { Log = _log, Ballot = ballot, PrevSeq = local.Committed, PrevBallot = local.CommittedBallot ?? new Ballot(), CommitUpTo = maxCommitted };
+            var request = new AcceptRequest { Log = _log, Ballot = ballot, ViewEpoch = _viewEpoch, PrevSeq = local.Committed, PrevBallot = local.CommittedBallot ?? new Ballot(), CommitUpTo = maxCommitted };
             request.Entries.AddRange(fetched.Entries);
             var reply = _local.Replica.Accept(request);
             if (reply.Result != AcceptResult.Accepted || reply.Committed <= local.Committed)
@@ -400,7 +408,7 @@ public sealed class LogLeader
     {
         var reply = _local.Replica.Accept(new AcceptRequest
         {
-            Log = _log, Ballot = _ballot, PrevSeq = _last, PrevBallot = _lastBallot, CommitUpTo = _commitIndex, NoSync = true,
+            Log = _log, Ballot = _ballot, ViewEpoch = _viewEpoch, PrevSeq = _last, PrevBallot = _lastBallot, CommitUpTo = _commitIndex, NoSync = true,
         });
         if (reply.Result != AcceptResult.Accepted || reply.Committed < _commitIndex)
         {
@@ -412,7 +420,7 @@ public sealed class LogLeader
     /// <summary>Tells the other owners how far the log is committed, so their records follow; nobody waits for it.</summary>
     private void NotifyCommit()
     {
-        var request = new AcceptRequest { Log = _log, Ballot = _ballot, PrevSeq = _last, PrevBallot = _lastBallot, CommitUpTo = _commitIndex, NoSync = true };
+        var request = new AcceptRequest { Log = _log, Ballot = _ballot, ViewEpoch = _viewEpoch, PrevSeq = _last, PrevBallot = _lastBallot, CommitUpTo = _commitIndex, NoSync = true };
         foreach (var peer in _peers)
         {
             if (peer != _local)
@@ -426,11 +434,15 @@ public sealed class LogLeader
     /// <summary>Sends entries after (prevSeq, prevBallot) to every owner; true once W accepted. A refusal deposes this leader.</summary>
     private async Task<bool> ReplicateAsync(long prevSeq, Ballot prevBallot, IReadOnlyList<Entry> entries, long commitUpTo, CancellationToken ct)
     {
-        var request = new AcceptRequest { Log = _log, Ballot = _ballot, PrevSeq = prevSeq, PrevBallot = prevBallot, CommitUpTo = commitUpTo };
+        var request = new AcceptRequest { Log = _log, Ballot = _ballot, ViewEpoch = _viewEpoch, PrevSeq = prevSeq, PrevBallot = prevBallot, CommitUpTo = commitUpTo };
         request.Entries.AddRange(entries);
         var replies = await QuorumAsync((p, c) => SendWithCatchUpAsync(p, request, c), r => r.Result == AcceptResult.Accepted, ct);
         foreach (var (peer, reply) in replies)
         {
+            if (reply.Result == AcceptResult.StaleView)
+            {
+                _failure ??= $"log {_log}: owner {peer.NodeId} knows a newer placement view than epoch {_viewEpoch}; a new activation follows it";
+            }
             if (reply.Result == AcceptResult.Rejected && Ballots.Compare(reply.Promised, _ballot) > 0)
             {
                 // Another activation is taking over: what W owners accepted under this ballot is still committed
@@ -456,7 +468,7 @@ public sealed class LogLeader
         for (var round = 0; reply.Result == AcceptResult.Lagging && round < 64; round++)
         {
             var history = _local.Replica.Fetch(new FetchRequest { Log = _log, From = from + 1, To = Math.Min(request.PrevSeq, from + CatchUpPage) });
-            var catchUp = new AcceptRequest { Log = _log, Ballot = request.Ballot, PrevSeq = from, PrevBallot = fromBallot, CommitUpTo = request.CommitUpTo };
+            var catchUp = new AcceptRequest { Log = _log, Ballot = request.Ballot, ViewEpoch = _viewEpoch, PrevSeq = from, PrevBallot = fromBallot, CommitUpTo = request.CommitUpTo };
             catchUp.Entries.AddRange(history.Entries);
             _metrics?.CaughtUp(history.Entries.Count);
             var complete = (history.Entries.Count == 0 ? from : history.Entries[^1].Seq) >= request.PrevSeq;
@@ -491,12 +503,15 @@ public sealed class LogLeader
         var replies = new List<(IReplicaPeer, T)>();
         var pending = _peers.Select(p => (Peer: p, Task: WithTimeout(call, p, ct))).ToList();
         var goodCount = 0;
-        while (pending.Count > 0 && goodCount < _writeQuorum)
+        var localDone = false;
+        // This node's owner (in-process, so quick) is always heard: the leader reads from it and applies to it.
+        while (pending.Count > 0 && (goodCount < _writeQuorum || !localDone))
         {
             var done = await Task.WhenAny(pending.Select(p => p.Task));
             var index = pending.FindIndex(p => p.Task == done);
             var peer = pending[index].Peer;
             pending.RemoveAt(index);
+            localDone |= peer == _local;
             if (done.IsCompletedSuccessfully)
             {
                 replies.Add((peer, done.Result));

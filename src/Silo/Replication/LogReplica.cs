@@ -10,7 +10,11 @@ namespace Wharf.Silo.Replication;
 /// records). Every answer is decided and persisted under one lock per log, and every change is one RocksDB write batch:
 /// a promise, the entries, the records they commit and the new state land together or not at all.
 /// </summary>
-public sealed class LogReplica(RecordStore store)
+/// <param name="staleView">
+/// Whether a request built on a placement view epoch is stale for a log here: this node knows a newer view in which it
+/// does not own the log (null: never, as in tests and with one node).
+/// </param>
+public sealed class LogReplica(RecordStore store, Func<string, long, bool>? staleView = null)
 {
     private const int Stripes = 256;
     private const int MaxFetch = 1024;
@@ -27,6 +31,10 @@ public sealed class LogReplica(RecordStore store)
 
     public PrepareReply Prepare(PrepareRequest request)
     {
+        if (staleView?.Invoke(request.Log, request.ViewEpoch) == true)
+        {
+            return new PrepareReply { StaleView = true, Promised = new Ballot() };
+        }
         lock (LockOf(request.Log))
         {
             var state = LoadState(request.Log);
@@ -54,6 +62,10 @@ public sealed class LogReplica(RecordStore store)
 
     public AcceptReply Accept(AcceptRequest request)
     {
+        if (request.ViewEpoch != 0 && staleView?.Invoke(request.Log, request.ViewEpoch) == true)
+        {
+            return new AcceptReply { Result = AcceptResult.StaleView, Promised = new Ballot() };
+        }
         lock (LockOf(request.Log))
         {
             var state = LoadState(request.Log);

@@ -36,8 +36,32 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
                 peers.Add(Remote(owner));
             }
         }
-        return new LogLeader(log, selfNodeId, peers, Math.Max(1, view.WriteQuorum), timings, metrics);
+        return new LogLeader(log, selfNodeId, peers, Math.Max(1, view.WriteQuorum), timings, metrics, view.Epoch);
     }
+
+    /// <summary>
+    /// The owner side of "writes carry the view epoch": a request chosen by an older view than this node knows is
+    /// stale when, in the newer view, this node no longer owns the log's shard (the leader's owners are outdated).
+    /// </summary>
+    public static Func<string, long, bool> StaleViewCheck(TopologyFeed topology, string selfNodeId) => (log, epoch) =>
+    {
+        var view = topology.Current;
+        if (epoch == 0 || view.Epoch <= epoch || ShardOfLog(log) is not { } shard)
+        {
+            return false;
+        }
+        return !RendezvousPlacement.Owners(view, shard, Math.Max(1, view.Replicas)).Any(n => n.NodeId == selfNodeId);
+    };
+
+    /// <summary>The shard of a log id: <c>r/{repository}</c>, <c>u/{upload id}</c>, <c>c/{catalog shard}</c>.</summary>
+    public static int? ShardOfLog(string log) =>
+        log.Length < 2 ? null : log[..2] switch
+        {
+            "r/" => Shards.OfRepository(log[2..]),
+            "u/" => Shards.OfUpload(log[2..]),
+            "c/" => long.TryParse(log[2..], System.Globalization.CultureInfo.InvariantCulture, out var n) ? Shards.OfCatalogShard(n) : null,
+            _ => null,
+        };
 
     private GrpcReplicaPeer Remote(PlacementNode node) =>
         _remote.AddOrUpdate(

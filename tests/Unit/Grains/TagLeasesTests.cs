@@ -62,14 +62,17 @@ public class TagLeasesTests
         var leases = await SettledActivationAsync(policy);
         var silent = new SilentHolder();
         var answering = new AnsweringHolder();
+        var sinceGrant = Stopwatch.StartNew();
         leases.Grant(silent);
         leases.Grant(answering);
         await Task.Delay(400, TestContext.Current.CancellationToken);
 
         var clock = Stopwatch.StartNew();
         await leases.RevokeAsync("library/app");
-        // About 0.6 s of the silent holder's lease were left: the change waits that long, and no longer.
-        Assert.InRange(clock.Elapsed.TotalSeconds, 0.5, 2.5);
+        // The rest of the silent holder's 1 s lease was left (about 0.6 s, less on a busy machine): the change waits
+        // until that lease has ended, and not much longer.
+        Assert.True(sinceGrant.Elapsed.TotalSeconds >= 0.95, $"the change was acknowledged {sinceGrant.Elapsed.TotalSeconds:0.00} s after the grant, inside the 1 s lease");
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.0, 2.5);
         Assert.Equal(1, silent.Calls);
         Assert.Equal(["library/app"], answering.Revoked);
     }
@@ -86,7 +89,8 @@ public class TagLeasesTests
 
         var clock = Stopwatch.StartNew();
         await leases.RevokeAsync("library/app");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
+        // Well under the 2 s lease (a holder that did not answer would hold the change that long).
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1.8), $"took {clock.Elapsed}");
         Assert.Equal(["library/app"], a.Revoked);
         Assert.Equal(["library/app"], b.Revoked);
 
@@ -103,10 +107,10 @@ public class TagLeasesTests
     {
         using var policy = Policy(1);
         var leases = await SettledActivationAsync(policy);
-        leases.Grant(new FailingHolder());
         var clock = Stopwatch.StartNew();
+        leases.Grant(new FailingHolder());
         await leases.RevokeAsync("library/app");
-        Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 3);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.95, 3);
     }
 
     [Fact(Timeout = 30_000)]
@@ -121,7 +125,7 @@ public class TagLeasesTests
 
         clock.Restart();
         await leases.RevokeAsync("library/app");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.5), $"the second change waited {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.9), $"the second change waited {clock.Elapsed}");
     }
 
     [Fact(Timeout = 30_000)]
@@ -135,7 +139,7 @@ public class TagLeasesTests
         var clock = Stopwatch.StartNew();
         await leases.RevokeAsync("library/app");
         Assert.Equal(0, silent.Calls);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.25), $"took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
     }
 
     [Fact]

@@ -157,6 +157,47 @@ public sealed class LogProtocolModelTests : IDisposable
     }
 
     [Fact]
+    public void An_owner_that_knows_a_newer_view_in_which_it_does_not_own_the_log_refuses_a_leader_of_the_older_view()
+    {
+        var log = NextLog();
+        var moved = false;
+        // n3's view: from epoch 7 on it no longer owns this log.
+        var replicas = Nodes.ToDictionary(n => n, n => n == "n3" ? new LogReplica(_stores[n], (_, epoch) => moved && epoch < 7) : _replicas[n]);
+        LogLeader Lead(long epoch) =>
+            new(log, "n1", [.. Nodes.Select(n => n == "n1" ? (IReplicaPeer)new LocalReplicaPeer(n, replicas[n]) : new FaultyPeer(n, replicas[n], new Network(6)))], 3, Timings, viewEpoch: epoch);
+
+        // W = 3 here, so every owner's answer counts.
+        var a = Lead(6);
+        a.RecoverAsync(default).GetAwaiter().GetResult();
+        a.AppendAsync(Batch(log, "a1")).GetAwaiter().GetResult();
+        moved = true;
+        var append = Assert.Throws<LogUnavailableException>(() => a.AppendAsync(Batch(log, "a2")).GetAwaiter().GetResult());
+        Assert.Contains("newer placement view", append.Message);
+        var recover = Assert.Throws<LogUnavailableException>(() => Lead(6).RecoverAsync(default).GetAwaiter().GetResult());
+        Assert.Contains("newer placement view", recover.Message);
+        // A leader of the new view is not refused (here n3 is still asked, as a test of the epoch check alone).
+        var b = Lead(7);
+        b.RecoverAsync(default).GetAwaiter().GetResult();
+        b.AppendAsync(Batch(log, "b1")).GetAwaiter().GetResult();
+        Assert.Equal("b1", Read(log, "n1"));
+    }
+
+    [Theory]
+    [InlineData("r/library/alpine")]
+    [InlineData("u/0123456789abcdef0123456789abcdef")]
+    [InlineData("c/7")]
+    public void The_shard_of_a_log_id_is_the_shard_of_its_grain(string log)
+    {
+        var expected = log[..2] switch
+        {
+            "r/" => Wharf.Contracts.Placement.Shards.OfRepository(log[2..]),
+            "u/" => Wharf.Contracts.Placement.Shards.OfUpload(log[2..]),
+            _ => Wharf.Contracts.Placement.Shards.OfCatalogShard(long.Parse(log[2..], System.Globalization.CultureInfo.InvariantCulture)),
+        };
+        Assert.Equal(expected, ReplicatedLogs.ShardOfLog(log));
+    }
+
+    [Fact]
     public void A_replica_that_missed_appends_is_caught_up_from_the_leaders_log_and_a_later_leader_on_it_serves_everything()
     {
         var log = NextLog();
