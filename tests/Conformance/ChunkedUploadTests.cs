@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Headers;
 using static Wharf.Tests.Conformance.RegistryClient;
@@ -12,6 +13,28 @@ namespace Wharf.Tests.Conformance;
 public sealed class ChunkedUploadTests(RegistryFixture registry)
 {
     private RegistryClient Client => registry.Client;
+
+    [Fact(Timeout = 30000)]
+    public async Task An_upload_the_janitor_finds_untouched_past_the_cutoff_is_ended_and_its_bytes_removed()
+    {
+        var name = UniqueName("expired");
+        var location = await Client.StartUploadAsync(name);
+        using (var patch = await Client.SendAsync(HttpMethod.Patch, location, Chunk(RandomBytes(1000), 0)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, patch.StatusCode);
+            location = patch.Headers.Location!.OriginalString;
+        }
+        var janitor = registry.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<Wharf.Silo.Maintenance.UploadJanitor>().Single();
+
+        // A cutoff in the future: every session is older than it. The session ends through its grain (its log).
+        Assert.True(await janitor.SweepAsync(DateTimeOffset.UtcNow.AddMinutes(1)) >= 1);
+
+        using var status = await Client.GetAsync(location);
+        Assert.Equal(HttpStatusCode.NotFound, status.StatusCode);
+        Assert.Contains("BLOB_UPLOAD_UNKNOWN", await status.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        var id = location.Split('?')[0].TrimEnd('/').Split('/')[^1];
+        Assert.False(File.Exists(Path.Combine(registry.DataPath, "uploads", id + ".part")));
+    }
 
     [Fact(Timeout = 30000)]
     public async Task Chunked_patches_with_content_range_then_put_create_the_blob()

@@ -16,6 +16,9 @@ public sealed class RegistryFixture : IAsyncLifetime
 
     public RegistryClient Client => _registry?.Client ?? throw new InvalidOperationException("the registry is not started");
 
+    /// <summary>The registry's services (its janitor, for one test).</summary>
+    public IServiceProvider Services => _registry?.Services ?? throw new InvalidOperationException("the registry is not started");
+
     public async ValueTask InitializeAsync() => _registry = await RunningRegistry.StartAsync(DataPath);
 
     public async ValueTask DisposeAsync()
@@ -48,6 +51,8 @@ public sealed class RunningRegistry : IAsyncDisposable
     }
 
     public RegistryClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
 
     public static async Task<RunningRegistry> StartAsync(string dataPath)
     {

@@ -49,4 +49,8 @@ public interface IUploadSessionGrain : IGrainWithStringKey
     /// <summary>Ends the session (after commit or on cancel).</summary>
     [Alias("End")]
     Task End();
+
+    /// <summary>Ends the session if it was last touched before <paramref name="cutoff"/> (the janitor); true when it did.</summary>
+    [Alias("Expire")]
+    Task<bool> Expire(DateTimeOffset cutoff);
 }

@@ -83,6 +83,19 @@ public sealed class UploadSessionGrain(RecordStore records, ReplicatedLogs logs)
         return Task.CompletedTask;
     }
 
+    public async Task<bool> Expire(DateTimeOffset cutoff)
+    {
+        // Decided on the leader's committed record, not on one replica's copy (which may lag behind a chunk).
+        await ReadableAsync();
+        var r = Load();
+        if (r is null || r.Touched >= cutoff || (_leaseToken != Guid.Empty && _leaseExpires > DateTimeOffset.UtcNow))
+        {
+            return false;
+        }
+        await End();
+        return true;
+    }
+
     public async Task End()
     {
         if (Load() is not null)
