@@ -136,9 +136,13 @@ public static class SiloHost
         services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath));
         services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHostedService<Maintenance.UploadJanitor>();
+        services.AddSingleton<ScrubMetrics>();
+        services.AddSingleton<Maintenance.IBlobPeers>(sp => new Maintenance.TopologyBlobPeers(topology, nodeId));
+        services.AddSingleton<Maintenance.BlobScrubber>();
+        services.AddHostedService(sp => sp.GetRequiredService<Maintenance.BlobScrubber>());
         services.AddSingleton<StoreMetrics>();
         services.AddSingleton(sp => new TagLeasePolicy(TimeSpan.FromSeconds(cacheOptions.TagLeaseSeconds), sp.GetRequiredService<ILogger<TagLeasePolicy>>()));
-        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName, TagLeasePolicy.MeterName);
+        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName, ScrubMetrics.MeterName, TagLeasePolicy.MeterName);
 
         builder.UseOrleans(silo =>
         {
@@ -233,6 +237,13 @@ public static class SiloHost
             view = feed.Current,
             members = membership.CurrentSnapshot.Members.Values
                 .Select(m => new { address = m.SiloAddress.ToString(), endpoint = m.SiloAddress.Endpoint.ToString(), status = m.Status.ToString(), name = m.Name }),
+        }));
+        app.MapGet("/admin/scrub", (Maintenance.BlobScrubber scrubber) => Results.Json(new
+        {
+            node = nodeId.Id,
+            enabled = options.Scrub.Enabled,
+            bytesPerSecond = options.Scrub.BytesPerSecond,
+            lastPass = scrubber.LastPass,
         }));
         app.MapGet("/readyz", (RecordStore store, TopologyFeed feed, IClusterMembershipService membership, ILocalSiloDetails silo) =>
             SiloReadiness.Check(store, feed, nodeId, membership, silo));

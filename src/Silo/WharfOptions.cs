@@ -34,6 +34,8 @@ public sealed class WharfOptions
 
     public UploadOptions Uploads { get; set; } = new();
 
+    public ScrubOptions Scrub { get; set; } = new();
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(DataPath))
@@ -80,6 +82,10 @@ public sealed class WharfOptions
         if (Uploads.ExpireAfter <= TimeSpan.Zero || Uploads.SweepInterval <= TimeSpan.Zero)
         {
             yield return "Wharf:Uploads:ExpireAfter and SweepInterval must be positive";
+        }
+        if (Scrub.BytesPerSecond <= 0 || Scrub.Interval <= TimeSpan.Zero || Scrub.StartDelay < TimeSpan.Zero)
+        {
+            yield return "Wharf:Scrub:BytesPerSecond and Interval must be positive (StartDelay not negative)";
         }
         if (Orleans.SiloPort is < 0 or > 65535 || Orleans.GatewayPort is < 0 or > 65535)
         {
@@ -144,4 +150,19 @@ public sealed class UploadOptions
     public TimeSpan ExpireAfter { get; set; } = TimeSpan.FromHours(24);
 
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>The background scrubber (docs/architecture.md, "Scrubbing"): re-hashes this node's blobs.</summary>
+public sealed class ScrubOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Read budget of a pass (blob bytes hashed plus bytes fetched for repair), so client traffic keeps priority.</summary>
+    public long BytesPerSecond { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>Time from the end of one full pass to the start of the next.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Wait after start before the first pass, so a starting node serves first.</summary>
+    public TimeSpan StartDelay { get; set; } = TimeSpan.FromMinutes(10);
 }

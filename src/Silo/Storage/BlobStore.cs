@@ -11,7 +11,7 @@ namespace Wharf.Silo.Storage;
 /// directory fsync). An upload appends to its own part file; committing a large one is a rename.
 /// It implements the byte service the gateway calls (in-process in the all-in-one).
 /// </summary>
-public sealed class BlobStore : IByteService
+public sealed partial class BlobStore : IByteService
 {
     /// <summary>See docs/architecture.md, "Small blobs": the measured cut between RocksDB values and files.</summary>
     public const int InlineThreshold = 32 * 1024;
@@ -22,6 +22,7 @@ public sealed class BlobStore : IByteService
     private readonly string _blobRoot;
     private readonly string _uploadRoot;
     private readonly string _tmpRoot;
+    private readonly string _corruptRoot;
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _uploadLocks = new();
 
     public BlobStore(RecordStore records, string dataPath)
@@ -30,6 +31,7 @@ public sealed class BlobStore : IByteService
         _blobRoot = Path.Combine(dataPath, "blobs");
         _uploadRoot = Path.Combine(dataPath, "uploads");
         _tmpRoot = Path.Combine(dataPath, "tmp");
+        _corruptRoot = Path.Combine(dataPath, "corrupt");
         Directory.CreateDirectory(_blobRoot);
         Directory.CreateDirectory(_uploadRoot);
         Directory.CreateDirectory(_tmpRoot);
