@@ -79,7 +79,13 @@ public sealed class ReplicaReader(IByteRouter router, NodeHealth health)
     {
         var source = new ReplicaSource(this, digest, holders);
         var opened = await source.OpenNextAsync(offset, length, ct);
-        return opened is null ? null : new ResumingReadStream(source, opened, offset, length);
+        if (opened is null || (router.Replicas <= 1 && router.RankingOfDigest(digest).Count <= 1))
+        {
+            // One node (the all-in-one): nowhere to resume, so the store's stream is served as it is — no copy
+            // through the resuming stream's buffer on every blob GET.
+            return opened;
+        }
+        return new ResumingReadStream(source, opened, offset, length);
     }
 
     /// <summary>How long a node may take to start a read before the next holder is asked.</summary>

@@ -118,10 +118,10 @@ public sealed class ReplicaWriter(IByteRouter router, NodeHealth health, ILogger
     /// </summary>
     private async Task<Exception?[]> CommitOnAsync(List<string> targets, string uploadId, Digest digest, long length, int quorum, CancellationToken ct)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var cancels = targets.Select(_ => CancellationTokenSource.CreateLinkedTokenSource(ct)).ToArray();
         var tasks = targets.Select(async (o, i) =>
         {
-            cancels[i].CancelAfter(_stallTimeout);
             try
             {
                 await CallAsync(o, async n => { await n.CommitUploadAsync(uploadId, digest, length, cancels[i].Token); return 0; }, ct);
@@ -132,22 +132,8 @@ public sealed class ReplicaWriter(IByteRouter router, NodeHealth health, ILogger
                 return e;
             }
         }).ToArray();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (tasks.Any(t => !t.IsCompleted))
-        {
-            if (tasks.Count(t => t.IsCompleted && t.Result is null) >= quorum)
-            {
-                var grace = clock.Elapsed > StreamFanOut.TailGrace ? clock.Elapsed : StreamFanOut.TailGrace;
-                await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(grace, ct));
-                foreach (var c in cancels)
-                {
-                    await c.CancelAsync();
-                }
-                break;
-            }
-            await Task.WhenAny(tasks.Where(t => !t.IsCompleted));
-        }
-        var outcomes = await Task.WhenAll(tasks);
+        await StreamFanOut.AwaitQuorumAsync(tasks, cancels, quorum, clock, _stallTimeout, ct, good: e => e is null);
+        var outcomes = tasks.Select(t => t.IsCompletedSuccessfully ? t.Result : new OperationCanceledException("the storage node did not answer")).ToArray();
         foreach (var c in cancels)
         {
             c.Dispose();

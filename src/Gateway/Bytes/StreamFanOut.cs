@@ -118,9 +118,14 @@ public static class StreamFanOut
         return new Result<T>(outcomes, total, sourceError);
     }
 
-    /// <summary>Waits for the consumers: all of them, or the quorum plus a grace for the rest, then cancels stragglers.</summary>
-    private static async Task AwaitQuorumAsync<T>(
-        Task<T>[] tasks, CancellationTokenSource[] cancels, int quorum, System.Diagnostics.Stopwatch clock, TimeSpan stallTimeout, CancellationToken request)
+    /// <summary>
+    /// Waits for calls to nodes: all of them, or <paramref name="quorum"/> good ones plus <see cref="TailGrace"/> (or as
+    /// long again as <paramref name="clock"/> has run) for the rest, and none longer than <paramref name="stallTimeout"/>;
+    /// then cancels the stragglers. A call is good when it succeeded (and <paramref name="good"/> says so of its result).
+    /// </summary>
+    internal static async Task AwaitQuorumAsync<T>(
+        Task<T>[] tasks, CancellationTokenSource[] cancels, int quorum, System.Diagnostics.Stopwatch clock, TimeSpan stallTimeout,
+        CancellationToken request, Func<T, bool>? good = null)
     {
         var replyDeadline = Task.Delay(stallTimeout, request);
         while (true)
@@ -131,7 +136,7 @@ public static class StreamFanOut
                 return;
             }
             Task wait;
-            if (tasks.Count(t => t.IsCompletedSuccessfully) >= quorum)
+            if (tasks.Count(t => t.IsCompletedSuccessfully && (good is null || good(t.Result))) >= quorum)
             {
                 var grace = clock.Elapsed > TailGrace ? clock.Elapsed : TailGrace;
                 wait = Task.WhenAny(Task.WhenAll(pending), Task.Delay(grace, request), replyDeadline);

@@ -32,8 +32,6 @@ public sealed class CatalogShardGrain(RecordStore records, ReplicatedLogs logs) 
 
     protected override string LogId => "c/" + CatalogShard.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    protected override int Shard => Shards.OfCatalogShard(CatalogShard);
-
     public async Task Add(string repository)
     {
         var key = Keys.CatalogPrefix(CatalogShard) + repository;

@@ -15,15 +15,14 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
     private LogLeader? _leader;
     private bool _forgotten;
 
+    /// <summary><c>r/{repository}</c>, <c>u/{upload id}</c> or <c>c/{catalog shard}</c>: its shard follows from it.</summary>
     protected abstract string LogId { get; }
-
-    protected abstract int Shard { get; }
 
     protected LogLeader Leader => _leader ?? throw new InvalidOperationException("the log is not recovered yet");
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var leader = logs.Lead(LogId, Shard);
+        var leader = logs.Lead(LogId);
         await leader.RecoverAsync(cancellationToken);
         _leader = leader;
     }

@@ -26,8 +26,6 @@ public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs, Ta
 
     protected override string LogId => "r/" + Name;
 
-    protected override int Shard => Shards.OfRepository(Name);
-
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         await base.OnActivateAsync(cancellationToken);

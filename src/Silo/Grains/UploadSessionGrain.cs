@@ -18,8 +18,6 @@ public sealed class UploadSessionGrain(RecordStore records, ReplicatedLogs logs)
 {
     protected override string LogId => "u/" + this.GetPrimaryKeyString();
 
-    protected override int Shard => Shards.OfUpload(this.GetPrimaryKeyString());
-
     private static readonly TimeSpan LeaseTimeout = TimeSpan.FromMinutes(5);
 
     private Guid _leaseToken;

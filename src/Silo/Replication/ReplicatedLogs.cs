@@ -15,13 +15,10 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
 {
     private readonly ConcurrentDictionary<string, (GrpcChannel Channel, GrpcReplicaPeer Peer)> _remote = new(StringComparer.Ordinal);
 
-    public LogReplica Replica => replica;
-
-    public string NodeId => selfNodeId;
-
     /// <summary>A leader for the log; call <see cref="LogLeader.RecoverAsync"/> before using it.</summary>
-    public LogLeader Lead(string log, int shard)
+    public LogLeader Lead(string log)
     {
+        var shard = ShardOfLog(log) ?? throw new ArgumentException($"'{log}' is not a log id (r/…, u/…, c/…)", nameof(log));
         var view = topology.Current;
         var owners = RendezvousPlacement.Owners(view, shard, Math.Max(1, view.Replicas));
         var peers = new List<IReplicaPeer>(owners.Count);
