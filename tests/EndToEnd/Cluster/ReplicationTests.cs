@@ -104,14 +104,33 @@ public sealed class ReplicationTests
             retries += await WithRetriesAsync(() => PushAsync(gateways.All, image, chunked: i % 2 == 1, i), ct);
             pushed.Add(image);
         }
-        Output?.WriteLine($"one silo down: {pushed.Count} images pushed through alternating gateways, {retries} request(s) retried after 503");
+        // Every acknowledged push pulls back byte-identical through both gateways. A pull may meet a 503 while the
+        // gateways' Orleans clients and grain placement settle after the stop (a rare, client-visible error in full
+        // suite runs): counted and reported, and the pull is asked again; the bytes are the invariant.
+        var unavailable = 0;
         foreach (var http in gateways.All)
         {
             foreach (var image in pushed)
             {
+                await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+                {
+                    foreach (var path in image.Blobs.Select(b => $"v2/{image.Repository}/blobs/{b.Digest}").Prepend($"v2/{image.Repository}/manifests/{image.Tag}"))
+                    {
+                        var (status, _, response) = await RawOci.GetAsync(http, path, ct);
+                        response.Dispose();
+                        if (status != HttpStatusCode.OK)
+                        {
+                            unavailable++;
+                            return false;
+                        }
+                    }
+                    return true;
+                }, () => $"{image.Repository}:{image.Tag} is not served through {http.BaseAddress} with one silo down\n{cluster.Logs()}", ct);
                 await RawOci.AssertServedAsync(http, image);
             }
         }
+        Output?.WriteLine($"one silo down: {pushed.Count} images pushed through alternating gateways, {retries} request(s) retried after 503; "
+            + $"{unavailable} pull answer(s) other than 200 before each image was served through both gateways");
 
         // Two of three down: fewer than W = 2 owners can take a write, so the client is told to come back later.
         var second = cluster.Silos[1];
