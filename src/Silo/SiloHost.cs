@@ -141,8 +141,12 @@ public static class SiloHost
         services.AddSingleton<Maintenance.BlobScrubber>();
         services.AddHostedService(sp => sp.GetRequiredService<Maintenance.BlobScrubber>());
         services.AddSingleton<StoreMetrics>();
+        services.AddSingleton<RepairMetrics>();
+        services.AddSingleton<Repair.IRepairPeers, Repair.RepairPeers>();
+        services.AddSingleton<Repair.AntiEntropy>();
+        services.AddHostedService(sp => sp.GetRequiredService<Repair.AntiEntropy>());
         services.AddSingleton(sp => new TagLeasePolicy(TimeSpan.FromSeconds(cacheOptions.TagLeaseSeconds), sp.GetRequiredService<ILogger<TagLeasePolicy>>()));
-        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName, ScrubMetrics.MeterName, TagLeasePolicy.MeterName);
+        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName, ScrubMetrics.MeterName, RepairMetrics.MeterName, TagLeasePolicy.MeterName);
 
         builder.UseOrleans(silo =>
         {
@@ -229,6 +233,7 @@ public static class SiloHost
         {
             app.MapGrpcService<ByteServiceEndpoint>().RequireHost($"*:{bytesPort}");
             app.MapGrpcService<RecordServiceEndpoint>().RequireHost($"*:{bytesPort}");
+            app.MapGrpcService<Repair.RepairServiceEndpoint>().RequireHost($"*:{bytesPort}");
             app.MapGet("/healthz", () => Results.Text("ok"));
         }
         app.MapGet("/admin/cluster", (TopologyFeed feed, IClusterMembershipService membership) => Results.Json(new
@@ -245,10 +250,32 @@ public static class SiloHost
             bytesPerSecond = options.Scrub.BytesPerSecond,
             lastPass = scrubber.LastPass,
         }));
+        app.MapGet("/admin/repair", (Repair.AntiEntropy repair) => Results.Json(RepairStatus(nodeId.Id, options.Repair, repair)));
+        // Runs a pass now (after one in progress) and answers with it: operators after an incident, and tests.
+        app.MapPost("/admin/repair", async (Repair.AntiEntropy repair, HttpContext context) =>
+        {
+            var verify = context.Request.Query["verify"] is [{ } v] && bool.TryParse(v, out var b) ? b : (bool?)null;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            timeout.CancelAfter(TimeSpan.FromMinutes(10));
+            await repair.RunPassAsync(verify, timeout.Token);
+            return Results.Json(RepairStatus(nodeId.Id, options.Repair, repair));
+        });
         app.MapGet("/readyz", (RecordStore store, TopologyFeed feed, IClusterMembershipService membership, ILocalSiloDetails silo) =>
             SiloReadiness.Check(store, feed, nodeId, membership, silo));
         return app;
     }
+
+    private static object RepairStatus(string node, RepairOptions options, Repair.AntiEntropy repair) => new
+    {
+        node,
+        enabled = options.Enabled,
+        interval = options.Interval,
+        verifyInterval = options.VerifyInterval,
+        bytesPerSecond = options.BytesPerSecond,
+        bytesMoved = repair.TotalBytesMoved,
+        copies = repair.TotalCopies,
+        lastPass = repair.LastPass,
+    };
 
     /// <summary>A Kestrel URL with its wildcards (<c>*</c>, <c>+</c>) as 0.0.0.0, so that <see cref="Uri"/> parses it.</summary>
     private static Uri ListenUri(string url) =>

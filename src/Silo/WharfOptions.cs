@@ -36,6 +36,8 @@ public sealed class WharfOptions
 
     public ScrubOptions Scrub { get; set; } = new();
 
+    public RepairOptions Repair { get; set; } = new();
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(DataPath))
@@ -86,6 +88,10 @@ public sealed class WharfOptions
         if (Scrub.BytesPerSecond <= 0 || Scrub.Interval <= TimeSpan.Zero || Scrub.StartDelay < TimeSpan.Zero)
         {
             yield return "Wharf:Scrub:BytesPerSecond and Interval must be positive (StartDelay not negative)";
+        }
+        if (Repair.BytesPerSecond <= 0 || Repair.Interval <= TimeSpan.Zero || Repair.VerifyInterval <= TimeSpan.Zero || Repair.StartDelay < TimeSpan.Zero)
+        {
+            yield return "Wharf:Repair:BytesPerSecond, Interval and VerifyInterval must be positive (StartDelay not negative)";
         }
         if (Orleans.SiloPort is < 0 or > 65535 || Orleans.GatewayPort is < 0 or > 65535)
         {
@@ -165,4 +171,28 @@ public sealed class ScrubOptions
 
     /// <summary>Wait after start before the first pass, so a starting node serves first.</summary>
     public TimeSpan StartDelay { get; set; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>Anti-entropy between owners and the hand-off of copies to their owners (docs/architecture.md, "Repair").</summary>
+public sealed class RepairOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Time from the end of one pass (compare with every peer, copy what is missing) to the start of the next.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often every log's records are re-derived from its entries and checked against the store.</summary>
+    public TimeSpan VerifyInterval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Budget for blob bytes copied by repair (in and out), so client traffic keeps priority.</summary>
+    public long BytesPerSecond { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Wait after start before the first pass, so a starting node serves first.</summary>
+    public TimeSpan StartDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long the marker of a finished, forgotten log (an upload) is kept. Longer than any node may be down and
+    /// still rejoin with its data: a node away longer could copy the log back, so forget it and let it rejoin empty.
+    /// </summary>
+    public TimeSpan ForgottenRetention { get; set; } = TimeSpan.FromDays(14);
 }

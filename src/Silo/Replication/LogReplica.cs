@@ -205,10 +205,220 @@ public sealed class LogReplica(RecordStore store, Func<string, long, bool>? stal
                     batch.Delete(key);
                 }
             }
-            batch.Delete(StateKey(request.Log));
             batch.Delete(LogLeader.QuiesceKey(request.Log));
+            // The state becomes a marker: anti-entropy then forgets the log on an owner that missed this call, and
+            // never copies it back to one that forgot it.
+            batch.Put(StateKey(request.Log), new ReplicaState
+            {
+                Version = 1,
+                Forgotten = true,
+                ForgottenUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                Promised = state.Promised ?? request.Ballot,
+                Committed = state.Committed,
+                CommittedBallot = state.CommittedBallot,
+            }.ToByteArray());
             store.Write(batch, sync: false);
             return Reply(AcceptResult.Accepted, new ReplicaState());
+        }
+    }
+
+    /// <summary>
+    /// Drops a forgotten log's marker once it is older than <paramref name="cutoffUnixMs"/> (a node down for longer than
+    /// the retention must not rejoin with its data: it could bring the log back). True when it was dropped.
+    /// </summary>
+    public bool PurgeForgotten(string log, long cutoffUnixMs)
+    {
+        lock (LockOf(log))
+        {
+            var raw = store.GetRaw(StateKey(log));
+            if (raw is null)
+            {
+                return false;
+            }
+            var state = ReplicaState.Parser.ParseFrom(raw);
+            if (!state.Forgotten || state.ForgottenUnixMs > cutoffUnixMs)
+            {
+                return false;
+            }
+            store.Write(new RecordBatch().Delete(StateKey(log)), sync: false);
+            return true;
+        }
+    }
+
+    /// <summary>Anti-entropy: forgets a log that another owner has forgotten (the log finished; this owner missed it).</summary>
+    public bool ForgetLocally(string log)
+    {
+        var raw = store.GetRaw(StateKey(log));
+        var state = raw is null ? null : ReplicaState.Parser.ParseFrom(raw);
+        if (state is null || state.Forgotten)
+        {
+            return false;
+        }
+        return Forget(new ForgetRequest { Log = log, Ballot = state.Promised ?? new Ballot() }).Result == AcceptResult.Accepted;
+    }
+
+    /// <summary>A log this replica holds: its id and how far it is committed (what anti-entropy compares).</summary>
+    public readonly record struct HeldLog(string Log, long Committed, Ballot? CommittedBallot, bool Forgotten, long ForgottenUnixMs = 0);
+
+    /// <summary>Every log this replica holds a state for, in id order: one pass over the log keys, skipping entries.</summary>
+    public List<HeldLog> ListLogs()
+    {
+        var logs = new List<HeldLog>();
+        store.Walk("lg/", (suffix, value) =>
+        {
+            var sep = suffix.IndexOf('\0', StringComparison.Ordinal);
+            if (sep < 0)
+            {
+                return null;
+            }
+            var log = suffix[..sep];
+            var kind = suffix.AsSpan(sep + 1);
+            if (kind.SequenceEqual("s") && !RecordStore.IsTombstone(value))
+            {
+                var state = ReplicaState.Parser.ParseFrom(value);
+                logs.Add(new HeldLog(log, state.Committed, state.CommittedBallot, state.Forgotten, state.ForgottenUnixMs));
+                // Past this log: its state is its last key ("e" entries and the "q" marker sort before "s").
+                return log + "\0t";
+            }
+            // An entry or the quiesce marker: jump to the state key.
+            return kind.Length > 0 && kind[0] < 's' ? log + "\0s" : null;
+        });
+        return logs;
+    }
+
+    /// <summary>
+    /// Anti-entropy: takes committed entries of a log fetched from another owner, contiguous from this replica's commit
+    /// point, and commits them here as one write batch (the entries, their records, the new state). Committed entries
+    /// are the same on every owner, so this needs no leader; own uncommitted entries that conflict with them, and those
+    /// after them, are dropped (they were never committed). Returns how many entries were newly committed.
+    /// </summary>
+    public int ApplyCommitted(string log, IReadOnlyList<Entry> committed)
+    {
+        lock (LockOf(log))
+        {
+            var state = LoadState(log);
+            var batch = new RecordBatch();
+            var applied = 0;
+            var conflict = false;
+            foreach (var entry in committed)
+            {
+                if (entry.Seq <= state.Committed)
+                {
+                    continue;
+                }
+                if (entry.Seq != state.Committed + 1)
+                {
+                    break;
+                }
+                if (entry.Seq <= state.Last && !SameBallot(EntryBallot(log, entry.Seq), entry.Ballot))
+                {
+                    conflict = true;
+                }
+                batch.Put(EntryKey(log, entry.Seq), entry.ToByteArray());
+                ApplyOps(batch, entry);
+                state.Committed = entry.Seq;
+                state.CommittedBallot = entry.Ballot;
+                state.Last = Math.Max(state.Last, entry.Seq);
+                applied++;
+            }
+            if (applied == 0)
+            {
+                return 0;
+            }
+            if (conflict)
+            {
+                for (var seq = state.Committed + 1; seq <= state.Last; seq++)
+                {
+                    batch.Delete(EntryKey(log, seq));
+                }
+                state.Last = state.Committed;
+            }
+            // A replica that never promised on this log takes the committed ballot as its floor: every later leader
+            // holds a higher one, and a current leader holds at least this one.
+            if (state.Promised is null || Ballots.Compare(state.Promised, state.CommittedBallot) < 0)
+            {
+                state.Promised = state.CommittedBallot;
+            }
+            batch.Put(StateKey(log), state.ToByteArray());
+            store.Write(batch, sync: true);
+            return applied;
+        }
+    }
+
+    /// <summary>What a check of a log's records against its entries found.</summary>
+    public readonly record struct VerifyResult(long Entries, int Fixed, long MissingEntry);
+
+    /// <summary>
+    /// Re-derives a log's records from its committed entries and rewrites any that differ in the store (a record lost
+    /// or changed behind the store's back; a deleted one comes back as its tombstone, never as a value). Nothing is
+    /// changed when an entry itself is missing: <see cref="VerifyResult.MissingEntry"/> then names the first missing
+    /// sequence number, to be fetched from another owner.
+    /// </summary>
+    public VerifyResult Verify(string log)
+    {
+        lock (LockOf(log))
+        {
+            var state = LoadState(log);
+            var expected = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            for (var seq = 1L; seq <= state.Committed; seq++)
+            {
+                var entry = ReadEntry(log, seq);
+                if (entry is null)
+                {
+                    return new VerifyResult(seq - 1, 0, seq);
+                }
+                foreach (var op in entry.Ops)
+                {
+                    expected[op.Key] = op.Delete ? RecordStore.Tombstone(seq) : op.Value.ToByteArray();
+                }
+            }
+            var batch = new RecordBatch();
+            foreach (var (key, value) in expected)
+            {
+                var actual = store.GetRaw(key);
+                if (actual is null || !actual.AsSpan().SequenceEqual(value))
+                {
+                    batch.Put(key, value);
+                }
+            }
+            if (batch.Count > 0)
+            {
+                store.Write(batch, sync: true);
+            }
+            return new VerifyResult(state.Committed, batch.Count, 0);
+        }
+    }
+
+    /// <summary>
+    /// Puts back committed entries that went missing here (fetched from another owner), without touching the state
+    /// or the records; a later <see cref="Verify"/> re-derives the records from them.
+    /// </summary>
+    public int RestoreEntries(string log, IReadOnlyList<Entry> committed)
+    {
+        lock (LockOf(log))
+        {
+            var state = LoadState(log);
+            var batch = new RecordBatch();
+            foreach (var entry in committed)
+            {
+                if (entry.Seq <= state.Committed && ReadEntry(log, entry.Seq) is null)
+                {
+                    batch.Put(EntryKey(log, entry.Seq), entry.ToByteArray());
+                }
+            }
+            if (batch.Count > 0)
+            {
+                store.Write(batch, sync: true);
+            }
+            return batch.Count;
+        }
+    }
+
+    private static void ApplyOps(RecordBatch batch, Entry entry)
+    {
+        foreach (var op in entry.Ops)
+        {
+            batch.Put(op.Key, op.Delete ? RecordStore.Tombstone(entry.Seq) : op.Value.ToByteArray());
         }
     }
 
@@ -232,7 +442,13 @@ public sealed class LogReplica(RecordStore store, Func<string, long, bool>? stal
     private ReplicaState LoadState(string log)
     {
         var raw = store.GetRaw(StateKey(log));
-        return raw is null ? new ReplicaState { Version = 1 } : ReplicaState.Parser.ParseFrom(raw);
+        if (raw is null)
+        {
+            return new ReplicaState { Version = 1 };
+        }
+        var state = ReplicaState.Parser.ParseFrom(raw);
+        // A forgotten log reads as empty (its entries are gone), keeping only its promise floor.
+        return state.Forgotten ? new ReplicaState { Version = 1, Promised = state.Promised } : state;
     }
 
     private Entry? ReadEntry(string log, long seq)

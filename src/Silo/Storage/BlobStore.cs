@@ -224,6 +224,14 @@ public sealed partial class BlobStore : IByteService
     /// <summary>Makes a synced file the blob: inline into RocksDB when small, else rename into place; then index it.</summary>
     private void Commit(string file, Digest digest, long size)
     {
+        lock (CommitLock(digest))
+        {
+            CommitLocked(file, digest, size);
+        }
+    }
+
+    private void CommitLocked(string file, Digest digest, long size)
+    {
         if (Index(digest) is not null)
         {
             File.Delete(file); // Stored once: the same layer pushed again (or to another repository) is deduplicated.
@@ -247,13 +255,16 @@ public sealed partial class BlobStore : IByteService
 
     private void CommitInline(Digest digest, byte[] bytes)
     {
-        if (Index(digest) is not null)
+        lock (CommitLock(digest))
         {
-            return;
-        }
-        _records.Write(new RecordBatch()
+            if (Index(digest) is not null)
+            {
+                return;
+            }
+            _records.Write(new RecordBatch()
             .Put(Keys.BlobInline(digest), bytes)
             .Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, bytes.Length, true))));
+        }
     }
 
     private static async Task<long> CopyHashingAsync(Stream source, Stream target, ResumableHash hash, CancellationToken ct)

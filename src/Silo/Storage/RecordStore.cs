@@ -126,6 +126,41 @@ public sealed class RecordStore : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Visits keys under <paramref name="prefix"/> in byte order (tombstones included). The visitor answers null to go
+    /// on to the next key, or a suffix to seek to (skipping everything before it), or <see cref="StopWalk"/>.
+    /// </summary>
+    public void Walk(string prefix, Func<string, byte[], string?> visit)
+    {
+        var prefixBytes = Encoding.UTF8.GetBytes(prefix);
+        using var it = _db.NewIterator();
+        it.Seek(prefixBytes);
+        while (it.Valid())
+        {
+            var key = it.Key();
+            if (!key.AsSpan().StartsWith(prefixBytes))
+            {
+                break;
+            }
+            var next = visit(Encoding.UTF8.GetString(key.AsSpan(prefixBytes.Length)), it.Value());
+            if (next is null)
+            {
+                it.Next();
+            }
+            else if (ReferenceEquals(next, StopWalk))
+            {
+                break;
+            }
+            else
+            {
+                it.Seek(Encoding.UTF8.GetBytes(prefix + next));
+            }
+        }
+    }
+
+    /// <summary>What a <see cref="Walk"/> visitor answers to stop.</summary>
+    public static readonly string StopWalk = new('\uffff', 1);
+
     /// <summary>A RocksDB property (<c>rocksdb.estimate-num-keys</c>, ...), for metrics and readiness.</summary>
     public string? Property(string name) => _db.GetProperty(name);
 

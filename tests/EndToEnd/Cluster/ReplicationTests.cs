@@ -263,7 +263,7 @@ public sealed class ReplicationTests
         }
     }
 
-    private static RawImage RandomImage(string repository, string tag)
+    internal static RawImage RandomImage(string repository, string tag)
     {
         var config = RawOci.Config($"{repository}-{tag}-{Guid.NewGuid():N}");
         var layer = RawOci.RandomBytes(Random.Shared.Next(40 << 10, 400 << 10));
@@ -273,7 +273,7 @@ public sealed class ReplicationTests
     }
 
     /// <summary>Pushes an image's blobs and manifest, each request through the next gateway in turn.</summary>
-    private static async Task PushAsync(IReadOnlyList<HttpClient> gateways, RawImage image, bool chunked, int turn)
+    internal static async Task PushAsync(IReadOnlyList<HttpClient> gateways, RawImage image, bool chunked, int turn)
     {
         var http = gateways[turn % gateways.Count];
         await RawOci.PushMonolithicAsync(http, image.Repository, image.Blobs[0].Bytes);
@@ -289,7 +289,7 @@ public sealed class ReplicationTests
     }
 
     /// <summary>Runs a push, again after a pause when it failed (at most 3 tries); returns the retries it took.</summary>
-    private static async Task<int> WithRetriesAsync(Func<Task> push, CancellationToken ct)
+    internal static async Task<int> WithRetriesAsync(Func<Task> push, CancellationToken ct)
     {
         for (var attempt = 0; ; attempt++)
         {
