@@ -209,7 +209,8 @@ public static class Simulation
         var mine = fast.ToArray().Select(Layout.Id).ToArray();
         if (!real.SequenceEqual(mine))
         {
-            mismatches.Add($"{layout.Name} (+{add}, −{remove}) shard {shard}: Owners [{string.Join(",", real)}], simulation [{string.Join(",", mine)}]");
+            var view = add >= 0 ? $"{Layout.Id(add)} joined" : remove >= 0 ? $"{Layout.Id(remove)} left" : "base view";
+            mismatches.Add($"{layout.Name}, {view}, shard {shard}: Owners [{string.Join(",", real)}], simulation [{string.Join(",", mine)}]");
         }
     }
 }
