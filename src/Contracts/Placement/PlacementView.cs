@@ -26,14 +26,34 @@ public sealed record PlacementNode(
 /// Who owns data (DESIGN principle 3): the nodes with their state, zone and weight, versioned by an epoch that
 /// only the membership backend's compare-and-set advances. Liveness says who answers now; this says who owns.
 /// </summary>
+/// <param name="Previous">
+/// While owners move (docs/architecture.md "View changes"): the nodes as they were before the change that started the
+/// transition. Logs are then written to a quorum of the old owners and a quorum of the new (joint quorums) until every
+/// node that gained shards has synced them; the coordinator then ends the transition (Previous back to null).
+/// </param>
+/// <param name="TransitionEpoch">The epoch at which the current (or last) transition began.</param>
 [GenerateSerializer, Immutable, Alias("wharf.placement-view.v1")]
 public sealed record PlacementView(
     [property: Id(0)] long Epoch,
     [property: Id(1)] IReadOnlyList<PlacementNode> Nodes,
     [property: Id(2)] int Replicas = 1,
-    [property: Id(3)] int WriteQuorum = 1)
+    [property: Id(3)] int WriteQuorum = 1,
+    [property: Id(4)] IReadOnlyList<PlacementNode>? Previous = null,
+    [property: Id(5)] long TransitionEpoch = 0)
 {
     public static readonly PlacementView Empty = new(0, []);
 
     public PlacementNode? Find(string nodeId) => Nodes.FirstOrDefault(n => n.NodeId == nodeId);
+
+    /// <summary>Whether owners are moving: a transition began and not every node that gained shards has synced them.</summary>
+    public bool InTransition => Previous is not null;
+
+    /// <summary>The view before the transition (same R and W), or null when none is in progress.</summary>
+    public PlacementView? PreviousView => Previous is null ? null : this with { Nodes = Previous, Previous = null };
+
+    /// <summary>Same nodes, states, R, W and transition: what compare-and-set must not write again.</summary>
+    public bool SameContent(PlacementView other) =>
+        Nodes.SequenceEqual(other.Nodes) && Replicas == other.Replicas && WriteQuorum == other.WriteQuorum
+        && TransitionEpoch == other.TransitionEpoch
+        && (Previous is null ? other.Previous is null : other.Previous is not null && Previous.SequenceEqual(other.Previous));
 }

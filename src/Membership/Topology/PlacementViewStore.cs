@@ -43,7 +43,7 @@ public sealed class PlacementViewStore(ICasStore store, string clusterId)
         {
             var (current, version) = await ReadVersionedAsync(cancellationToken);
             var next = change(current);
-            if (next is null || next == current || (next.Epoch == current.Epoch && next.Nodes.SequenceEqual(current.Nodes) && next.Replicas == current.Replicas && next.WriteQuorum == current.WriteQuorum))
+            if (next is null || next == current || (next.Epoch == current.Epoch && next.SameContent(current)))
             {
                 return current;
             }
