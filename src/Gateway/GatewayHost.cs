@@ -96,6 +96,8 @@ public static class GatewayHost
         {
             MembershipSetup.ConfigureClient(client, options.Membership, options.ClusterId);
             client.AddActivityPropagation();
+            // A read whose grain is moving (its silo shutting down) is asked again, not answered 503 (issue 11).
+            client.AddOutgoingGrainCallFilter<Resilience.ReadOnlyGrainCallRetry>();
             // How often the gateway re-reads the silos' gateway list (Orleans' GatewayListRefreshPeriod, ...).
             client.Configure<Orleans.Configuration.GatewayOptions>(builder.Configuration.GetSection("Wharf:Liveness"));
             client.Configure<Orleans.Configuration.ClientMessagingOptions>(m =>
