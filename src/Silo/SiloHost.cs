@@ -143,7 +143,10 @@ public static class SiloHost
         services.AddSingleton<StoreMetrics>();
         services.AddSingleton<RepairMetrics>();
         services.AddSingleton<Repair.IRepairPeers, Repair.RepairPeers>();
-        services.AddSingleton<Repair.AntiEntropy>();
+        services.AddSingleton(new TransitionReports(cas, options.ClusterId));
+        services.AddSingleton(sp => new Repair.AntiEntropy(
+            sp.GetRequiredService<LogReplica>(), sp.GetRequiredService<BlobStore>(), topology, nodeId, sp.GetRequiredService<Repair.IRepairPeers>(),
+            sp.GetRequiredService<RepairMetrics>(), options, sp.GetRequiredService<ILogger<Repair.AntiEntropy>>(), sp.GetRequiredService<TransitionReports>()));
         services.AddHostedService(sp => sp.GetRequiredService<Repair.AntiEntropy>());
         services.AddSingleton(sp => new TagLeasePolicy(TimeSpan.FromSeconds(cacheOptions.TagLeaseSeconds), sp.GetRequiredService<ILogger<TagLeasePolicy>>()));
         builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName, ScrubMetrics.MeterName, RepairMetrics.MeterName, TagLeasePolicy.MeterName);

@@ -195,4 +195,10 @@ public sealed class RepairOptions
     /// still rejoin with its data: a node away longer could copy the log back, so forget it and let it rejoin empty.
     /// </summary>
     public TimeSpan ForgottenRetention { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>
+    /// Wait after a view change before a pass acts on it (syncing gained shards), so that every node has seen the change
+    /// (views are polled every second) and old owners refuse writes from leaders made before it.
+    /// </summary>
+    public TimeSpan TransitionSettle { get; set; } = TimeSpan.FromSeconds(3);
 }

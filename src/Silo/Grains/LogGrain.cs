@@ -65,12 +65,81 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
         }
         try
         {
-            await Leader.EnsureReadableAsync();
+            await CurrentLeaderAsync();
+            try
+            {
+                await Leader.EnsureReadableAsync();
+            }
+            catch (LogUnavailableException) when (Leader.StaleView)
+            {
+                await SucceedAsync();
+                await Leader.EnsureReadableAsync();
+            }
         }
         catch (LogUnavailableException)
         {
             DeactivateOnIdle();
             throw;
+        }
+    }
+
+    private Task? _succession;
+    private long _checkedEpoch;
+
+    /// <summary>
+    /// When the log's owners moved since this activation's leader was made (docs/architecture.md "View changes"), a
+    /// new leader from the current view takes over before the next read or write, so clients see no error.
+    /// </summary>
+    private async Task CurrentLeaderAsync()
+    {
+        if (_succession is { IsCompleted: false } running)
+        {
+            await running;
+            return;
+        }
+        if (_checkedEpoch == logs.CurrentEpoch || _leader is null)
+        {
+            return;
+        }
+        if (!logs.IsOutdated(_leader))
+        {
+            _checkedEpoch = logs.CurrentEpoch;
+            return;
+        }
+        await SucceedAsync();
+    }
+
+    /// <summary>Replaces the leader by one made from the current view (read again first); throws when that failed.</summary>
+    private async Task SucceedAsync()
+    {
+        if (_succession is { IsCompleted: false } running)
+        {
+            await running;
+            return;
+        }
+        var succession = SucceedCoreAsync();
+        _succession = succession;
+        await succession;
+    }
+
+    private async Task SucceedCoreAsync()
+    {
+        try
+        {
+            if (_leader is { StaleView: true })
+            {
+                await logs.RefreshViewAsync(CancellationToken.None);
+            }
+            var epoch = logs.CurrentEpoch;
+            var next = logs.Lead(LogId, succeeding: true);
+            await next.RecoverAsync(CancellationToken.None);
+            _leader = next;
+            _checkedEpoch = epoch;
+        }
+        catch (Exception e) when (e is LogUnavailableException or ArgumentException)
+        {
+            DeactivateOnIdle();
+            throw new LogUnavailableException($"log {LogId}: its owners moved and a new leader could not take over: {e.Message}");
         }
     }
 
@@ -86,7 +155,18 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
     {
         try
         {
-            await Leader.AppendAsync(batch);
+            await CurrentLeaderAsync();
+            try
+            {
+                await Leader.AppendAsync(batch);
+            }
+            catch (LogUnavailableException) when (Leader.StaleView)
+            {
+                // The batch may or may not have been committed by the old leader; the new one's recovery decided it.
+                // Every batch states whole values (puts and deletes of keys), so applying it again leaves the same records.
+                await SucceedAsync();
+                await Leader.AppendAsync(batch);
+            }
         }
         catch (LogUnavailableException)
         {

@@ -32,7 +32,10 @@ public sealed record RepairPass(
     long BytesMoved,
     long Queue,
     long RecordsChecked,
-    long RecordsFixed);
+    long RecordsFixed,
+    long LogsDropped = 0,
+    long LogsPendingHandOff = 0,
+    long SyncedTransition = 0);
 
 /// <summary>
 /// Continuous repair on one silo (DESIGN principle 6; docs/architecture.md "Repair"). Each pass:
@@ -57,7 +60,8 @@ public sealed class AntiEntropy(
     IRepairPeers peers,
     RepairMetrics metrics,
     WharfOptions options,
-    ILogger<AntiEntropy> logger) : BackgroundService
+    ILogger<AntiEntropy> logger,
+    TransitionReports? reports = null) : BackgroundService
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
 
@@ -101,7 +105,13 @@ public sealed class AntiEntropy(
             {
                 logger.LogWarning(e, "repair pass failed");
             }
-            await Task.Delay(repair.Interval, stoppingToken);
+            // The next pass after the interval, or sooner when the view changes (owners may have moved: a shard to
+            // sync, a transition ended, a node draining), once the change had time to reach every node.
+            var changed = topology.Changed;
+            if (await Task.WhenAny(Task.Delay(repair.Interval, stoppingToken), changed) == changed)
+            {
+                await Task.Delay(repair.TransitionSettle, stoppingToken);
+            }
         }
     }
 
@@ -124,7 +134,7 @@ public sealed class AntiEntropy(
         public readonly HashSet<string> LogsUnder = new(StringComparer.Ordinal);
         public readonly HashSet<string> BlobsUnder = new(StringComparer.Ordinal);
         public int Unreachable;
-        public long EntriesPulled, Forgotten, BlobsPulled, HandedOff, Dropped, HintsPending, BytesMoved, Queue, RecordsChecked, RecordsFixed;
+        public long EntriesPulled, Forgotten, BlobsPulled, HandedOff, Dropped, HintsPending, BytesMoved, Queue, RecordsChecked, RecordsFixed, LogsDropped, LogsPending, Synced;
     }
 
     private async Task<RepairPass> PassAsync(bool verify, CancellationToken ct)
@@ -135,6 +145,10 @@ public sealed class AntiEntropy(
         var inventory = await InventoryAsync(TimeSpan.Zero, ct);
         var pacer = new ReadPacer(options.Repair.BytesPerSecond);
         var tally = new Tally();
+        if (view.InTransition)
+        {
+            await SyncTransitionAsync(view, tally, ct);
+        }
         var others = view.Nodes.Where(n => n.NodeId != self.Id && RendezvousPlacement.Owns(n)).ToList();
         foreach (var node in others)
         {
@@ -175,6 +189,10 @@ public sealed class AntiEntropy(
             }
         }
         await HandOffAsync(view, ownership, inventory, pacer, tally, ct);
+        if (!view.InTransition)
+        {
+            await HandOffLogsAsync(view, ownership, inventory, tally, ct);
+        }
         var cutoff = (DateTimeOffset.UtcNow - options.Repair.ForgottenRetention).ToUnixTimeMilliseconds();
         foreach (var log in inventory.Logs.Values.SelectMany(l => l))
         {
@@ -190,11 +208,16 @@ public sealed class AntiEntropy(
         }
         // Hold the counts of the node as it is now, not as it was at the start of the pass.
         var after = await InventoryAsync(TimeSpan.Zero, ct);
+        if (reports is not null && !view.InTransition && view.Find(self.Id)?.State == NodeState.Draining && after.LogCount == 0 && after.BlobCount == 0)
+        {
+            await reports.ReportDrainedAsync(self.Id, ct);
+            logger.LogInformation("drain: node {Node} holds no logs and no blobs any more; every key is on its owners", self.Id);
+        }
         var pass = new RepairPass(
             started, DateTimeOffset.UtcNow, view.Epoch, others.Count, tally.Unreachable,
             after.LogCount, tally.LogsUnder.Count, tally.EntriesPulled, tally.Forgotten,
             after.BlobCount, after.BlobBytes, tally.BlobsUnder.Count, tally.BlobsPulled, tally.HandedOff, tally.Dropped, tally.HintsPending,
-            tally.BytesMoved, tally.Queue, tally.RecordsChecked, tally.RecordsFixed);
+            tally.BytesMoved, tally.Queue, tally.RecordsChecked, tally.RecordsFixed, tally.LogsDropped, tally.LogsPending, tally.Synced);
         _lastPass = pass;
         metrics.PassCompleted(pass);
         return pass;
@@ -527,10 +550,212 @@ public sealed class AntiEntropy(
         }
     }
 
+    private long _syncedTransition;
+    private (long Epoch, DateTimeOffset At) _transitionSeen;
+    private (long Epoch, List<int> Shards)? _gained;
+
+    /// <summary>
+    /// A transition gave this node shards (docs/architecture.md "View changes"): it pulls every log of them from their
+    /// previous owners and its co-owners — committed entries, then what the old owners accepted above their commit
+    /// point — and reports the transition synced once, for every gained shard, enough previous owners answered that
+    /// any write quorum of the old owners is among them (R − W + 1).
+    /// </summary>
+    private async Task SyncTransitionAsync(PlacementView view, Tally tally, CancellationToken ct)
+    {
+        if (reports is null || Interlocked.Read(ref _syncedTransition) == view.TransitionEpoch)
+        {
+            return;
+        }
+        // Only once every node has had time to see the change (and old owners refuse older leaders' writes).
+        if (_transitionSeen.Epoch != view.TransitionEpoch)
+        {
+            _transitionSeen = (view.TransitionEpoch, DateTimeOffset.UtcNow);
+        }
+        if (DateTimeOffset.UtcNow - _transitionSeen.At < options.Repair.TransitionSettle)
+        {
+            return;
+        }
+        if (_gained is not { } gained || gained.Epoch != view.TransitionEpoch)
+        {
+            gained = (view.TransitionEpoch, Transitions.GainedShards(view, self.Id).ToList());
+            _gained = gained;
+        }
+        if (gained.Shards.Count > 0 && !await SyncShardsAsync(view, gained.Shards, tally, ct))
+        {
+            return;
+        }
+        if (gained.Shards.Count > 0)
+        {
+            await reports.ReportSyncedAsync(view.TransitionEpoch, self.Id, ct);
+            logger.LogInformation("transition {Epoch}: node {Node} synced the {Count} shard(s) it gained", view.TransitionEpoch, self.Id, gained.Shards.Count);
+        }
+        Interlocked.Exchange(ref _syncedTransition, view.TransitionEpoch);
+        tally.Synced = view.TransitionEpoch;
+    }
+
+    private async Task<bool> SyncShardsAsync(PlacementView view, List<int> shards, Tally tally, CancellationToken ct)
+    {
+        var before = view.PreviousView!;
+        var replicas = Math.Max(1, view.Replicas);
+        var heard = new Dictionary<int, int>();
+        var needed = new Dictionary<int, int>();
+        var sources = new Dictionary<string, (PlacementNode Node, List<int> Shards)>(StringComparer.Ordinal);
+        foreach (var shard in shards)
+        {
+            var previous = RendezvousPlacement.Owners(before, shard, replicas).Where(n => n.NodeId != self.Id).ToList();
+            needed[shard] = Math.Min(previous.Count, replicas - Math.Max(1, view.WriteQuorum) + 1);
+            heard[shard] = 0;
+            foreach (var node in previous.Concat(RendezvousPlacement.Owners(view, shard, replicas)).Where(n => n.NodeId != self.Id))
+            {
+                if (!sources.TryGetValue(node.NodeId, out var source))
+                {
+                    sources[node.NodeId] = source = (view.Find(node.NodeId) ?? node, []);
+                }
+                if (!source.Shards.Contains(shard))
+                {
+                    source.Shards.Add(shard);
+                }
+            }
+        }
+        foreach (var (nodeId, (node, list)) in sources)
+        {
+            if (node.State is NodeState.Removed || peers.Peer(node) is not { } peer)
+            {
+                continue;
+            }
+            try
+            {
+                var request = new CompareRequest { Kind = Kind.Logs, Node = self.Id, ViewEpoch = view.Epoch };
+                request.ExplicitShards.AddRange(list);
+                var reply = await peer.Repair.CompareAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
+                foreach (var listing in reply.Shards)
+                {
+                    foreach (var log in listing.Logs)
+                    {
+                        if (log.Forgotten)
+                        {
+                            if (replica.ForgetLocally(log.Log))
+                            {
+                                tally.Forgotten++;
+                            }
+                            continue;
+                        }
+                        tally.EntriesPulled += await PullEntriesAsync(peer, log.Log, log.Committed, ct);
+                        tally.EntriesPulled += await PullTailAsync(peer, log.Log, ct);
+                    }
+                }
+                foreach (var shard in list)
+                {
+                    if (RendezvousPlacement.Owners(before, shard, replicas).Any(n => n.NodeId == nodeId))
+                    {
+                        heard[shard]++;
+                    }
+                }
+            }
+            catch (Exception e) when (e is RpcException or HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+            {
+                logger.LogInformation("transition {Epoch}: node {Node} did not answer for the sync of gained shards: {Error}", view.TransitionEpoch, nodeId, e.Message);
+            }
+        }
+        var short_ = heard.Count(h => h.Value < needed[h.Key]);
+        if (short_ > 0)
+        {
+            logger.LogWarning("transition {Epoch}: {Short} gained shard(s) not yet synced from enough previous owners; trying again", view.TransitionEpoch, short_);
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>What a previous owner accepted above its commit point, taken here as late accepts.</summary>
+    private async Task<long> PullTailAsync(RepairPeer peer, string log, CancellationToken ct)
+    {
+        var from = replica.State(log).Committed + 1;
+        var fetched = await peer.Records.FetchAsync(new FetchRequest { Log = log, From = from, To = long.MaxValue }, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
+        return fetched.Entries.Count == 0 ? 0 : replica.AcceptLate(log, fetched.Entries);
+    }
+
+    /// <summary>
+    /// Logs in shards this node no longer owns (a shard moved and the transition ended, or this node is draining) are
+    /// dropped once every owner holds them at least as far as committed here (or forgot them).
+    /// </summary>
+    private async Task HandOffLogsAsync(PlacementView view, ShardOwnership ownership, ShardInventory inventory, Tally tally, CancellationToken ct)
+    {
+        foreach (var (shard, logs) in inventory.Logs)
+        {
+            if (ownership.Owns(shard, self.Id))
+            {
+                continue;
+            }
+            var owners = ownership.Owners(shard).Select(view.Find).OfType<PlacementNode>().ToList();
+            var confirmed = logs.ToDictionary(l => l.Log, _ => 0, StringComparer.Ordinal);
+            foreach (var owner in owners)
+            {
+                if (owner.State != NodeState.Active || peers.Peer(owner) is not { } peer)
+                {
+                    continue;
+                }
+                try
+                {
+                    var request = new CompareRequest { Kind = Kind.Logs, Node = self.Id, ViewEpoch = view.Epoch };
+                    request.ExplicitShards.Add(shard);
+                    var reply = await peer.Repair.CompareAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
+                    var theirs = reply.Shards.SelectMany(l => l.Logs).ToDictionary(l => l.Log, StringComparer.Ordinal);
+                    foreach (var mine in logs)
+                    {
+                        if (theirs.TryGetValue(mine.Log, out var t) && (t.Forgotten || (!mine.Forgotten && t.Committed >= mine.Committed)))
+                        {
+                            confirmed[mine.Log]++;
+                        }
+                        else if (mine.Forgotten)
+                        {
+                            // A marker the owner never had (or purged): nothing of it to keep here.
+                            confirmed[mine.Log]++;
+                        }
+                    }
+                }
+                catch (Exception e) when (e is RpcException or HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+                {
+                    logger.LogDebug("repair: node {Node} did not answer for the hand-off of shard {Shard}: {Error}", owner.NodeId, shard, e.Message);
+                }
+            }
+            foreach (var log in logs)
+            {
+                if (owners.Count >= Math.Max(1, view.Replicas) && confirmed[log.Log] == owners.Count)
+                {
+                    replica.Drop(log.Log);
+                    tally.LogsDropped++;
+                }
+                else if (!log.Forgotten)
+                {
+                    tally.LogsPending++;
+                }
+            }
+        }
+    }
+
     /// <summary>The peer side of a comparison: what this node holds in each shared shard whose summary differs.</summary>
     public async Task<CompareReply> CompareAsync(CompareRequest request, CancellationToken ct)
     {
         var view = topology.Current;
+        if (request.ExplicitShards.Count > 0)
+        {
+            var held = await InventoryAsync(TimeSpan.Zero, ct);
+            var listed = new CompareReply { ViewEpoch = view.Epoch };
+            foreach (var s in request.ExplicitShards.Distinct())
+            {
+                var listing = new ShardListing { Shard = s };
+                if (request.Kind == Kind.Logs)
+                {
+                    listing.Logs.AddRange(held.Logs.GetValueOrDefault(s) ?? []);
+                }
+                else
+                {
+                    listing.Blobs.AddRange(held.Blobs.GetValueOrDefault(s) ?? []);
+                }
+                listed.Shards.Add(listing);
+            }
+            return listed;
+        }
         if (view.Epoch != request.ViewEpoch)
         {
             return new CompareReply { ViewMismatch = true, ViewEpoch = view.Epoch };

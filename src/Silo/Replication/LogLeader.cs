@@ -80,11 +80,24 @@ public sealed class LogLeader
     private long _outranked;
 
     private readonly long _viewEpoch;
+    private readonly IReadOnlyList<IReadOnlyCollection<string>> _quorums;
+    private readonly bool _succeeding;
 
     /// <param name="viewEpoch">The placement view epoch the owners were chosen by; carried in every request.</param>
-    public LogLeader(string log, string self, IReadOnlyList<IReplicaPeer> peers, int writeQuorum, LeaderTimings? timings = null, Observability.LogMetrics? metrics = null, long viewEpoch = 0)
+    /// <param name="quorums">
+    /// The owner sets that must each answer with W (joint quorums while owners move: the old owners and the new);
+    /// null: one set, every peer.
+    /// </param>
+    /// <param name="succeeding">
+    /// This leader replaces one of the same activation that stops using its old leader now (owners moved): no earlier
+    /// reader remains to be waited out.
+    /// </param>
+    public LogLeader(string log, string self, IReadOnlyList<IReplicaPeer> peers, int writeQuorum, LeaderTimings? timings = null, Observability.LogMetrics? metrics = null, long viewEpoch = 0,
+        IReadOnlyList<IReadOnlyCollection<string>>? quorums = null, bool succeeding = false)
     {
         _viewEpoch = viewEpoch;
+        _quorums = quorums ?? [peers.Select(p => p.NodeId).ToList()];
+        _succeeding = succeeding;
         _metrics = metrics;
         _log = log;
         _self = self;
@@ -96,6 +109,25 @@ public sealed class LogLeader
     }
 
     public string Log => _log;
+
+    /// <summary>The placement view epoch this leader chose its owners by.</summary>
+    public long ViewEpoch => _viewEpoch;
+
+    /// <summary>The nodes this leader writes to.</summary>
+    public IEnumerable<string> Owners => _quorums.SelectMany(q => q).Distinct(StringComparer.Ordinal);
+
+    /// <summary>Whether this leader writes to joint quorums (owners were moving when it was made).</summary>
+    public bool Joint => _quorums.Count > 1;
+
+    /// <summary>An owner said this leader's view is outdated: a leader made from the current view replaces it.</summary>
+    public bool StaleView { get; private set; }
+
+    /// <summary>Whether <paramref name="good"/> holds W of every quorum set.</summary>
+    private bool Satisfied(IEnumerable<IReplicaPeer> good)
+    {
+        var ids = good.Select(p => p.NodeId).ToHashSet(StringComparer.Ordinal);
+        return _quorums.All(q => q.Count(ids.Contains) >= _writeQuorum);
+    }
 
     public Ballot Ballot => _ballot;
 
@@ -136,7 +168,7 @@ public sealed class LogLeader
 
     private async Task RecoverCoreAsync(CancellationToken cancellationToken)
     {
-        if (_peers.Count < _writeQuorum)
+        if (!Satisfied(_peers))
         {
             throw new LogUnavailableException($"log {_log}: {_peers.Count} owners in the placement view, fewer than the write quorum {_writeQuorum}");
         }
@@ -150,11 +182,12 @@ public sealed class LogLeader
                 cancellationToken);
             if (replies.FirstOrDefault(r => r.Reply.StaleView) is { Peer: { } stale })
             {
+                StaleView = true;
                 throw new LogUnavailableException($"log {_log}: owner {stale.NodeId} knows a newer placement view than epoch {_viewEpoch}; a new activation follows it");
             }
             var promises = replies.Where(r => r.Reply.Ok).ToList();
             var prepared = Stopwatch.GetTimestamp();
-            if (promises.Count >= _writeQuorum && promises.Any(p => p.Peer == _local))
+            if (Satisfied(promises.Select(p => p.Peer)) && promises.Any(p => p.Peer == _local))
             {
                 try
                 {
@@ -173,7 +206,7 @@ public sealed class LogLeader
                 // read lease ends within one lease period from now: change nothing until then. A log no leader ever
                 // held, or one with a single owner (whose only leader ran on this node), has no such reader.
                 HadPreviousLeader = promises.Any(p => p.Reply.HadPromise);
-                _firstWriteAfter = PreviousLeaderReadLease > TimeSpan.Zero ? prepared + ToTicks(_timings.Lease) : 0;
+                _firstWriteAfter = PreviousLeaderReadLease > TimeSpan.Zero && !_succeeding ? prepared + ToTicks(_timings.Lease) : 0;
                 return;
             }
             var higher = replies.Where(r => !r.Reply.Ok).Select(r => r.Reply.Promised.Counter).DefaultIfEmpty(0).Max();
@@ -441,6 +474,7 @@ public sealed class LogLeader
         {
             if (reply.Result == AcceptResult.StaleView)
             {
+                StaleView = true;
                 _failure ??= $"log {_log}: owner {peer.NodeId} knows a newer placement view than epoch {_viewEpoch}; a new activation follows it";
             }
             if (reply.Result == AcceptResult.Rejected && Ballots.Compare(reply.Promised, _ballot) > 0)
@@ -455,7 +489,7 @@ public sealed class LogLeader
                 _failure ??= $"log {_log}: deposed — owner {peer.NodeId} promised ballot {Ballots.Format(reply.Promised)}, above this leader's {Ballots.Format(_ballot)}";
             }
         }
-        return replies.Count(r => r.Reply.Result == AcceptResult.Accepted) >= _writeQuorum;
+        return Satisfied(replies.Where(r => r.Reply.Result == AcceptResult.Accepted).Select(r => r.Peer));
     }
 
     /// <summary>Sends a request; an owner that lacks history is sent the entries it misses from this node's log first.</summary>
@@ -502,10 +536,10 @@ public sealed class LogLeader
     {
         var replies = new List<(IReplicaPeer, T)>();
         var pending = _peers.Select(p => (Peer: p, Task: WithTimeout(call, p, ct))).ToList();
-        var goodCount = 0;
+        var goodPeers = new List<IReplicaPeer>();
         var localDone = false;
         // This node's owner (in-process, so quick) is always heard: the leader reads from it and applies to it.
-        while (pending.Count > 0 && (goodCount < _writeQuorum || !localDone))
+        while (pending.Count > 0 && (!Satisfied(goodPeers) || !localDone))
         {
             var done = await Task.WhenAny(pending.Select(p => p.Task));
             var index = pending.FindIndex(p => p.Task == done);
@@ -517,7 +551,7 @@ public sealed class LogLeader
                 replies.Add((peer, done.Result));
                 if (good(done.Result))
                 {
-                    goodCount++;
+                    goodPeers.Add(peer);
                 }
             }
         }

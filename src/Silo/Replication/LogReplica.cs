@@ -345,6 +345,78 @@ public sealed class LogReplica(RecordStore store, Func<string, long, bool>? stal
         }
     }
 
+    /// <summary>
+    /// Syncing a shard a transition gave this node: entries a previous owner holds above its commit point (accepted,
+    /// not known committed), each taken as the accept its leader sent, in order — refused like any accept when this
+    /// replica promised a higher ballot since, or when it does not continue this replica's log. So a new owner holds
+    /// what an old owner had accepted, and a later leader's recovery finds it. Returns how many were taken.
+    /// </summary>
+    public int AcceptLate(string log, IReadOnlyList<Entry> entries)
+    {
+        var taken = 0;
+        Ballot? previous = null;
+        foreach (var entry in entries)
+        {
+            var state = State(log);
+            if (entry.Seq <= state.Committed)
+            {
+                previous = entry.Ballot;
+                continue;
+            }
+            var prevBallot = entry.Seq - 1 == state.Committed ? state.CommittedBallot ?? new Ballot() : previous;
+            if (prevBallot is null)
+            {
+                break;
+            }
+            var request = new AcceptRequest { Log = log, Ballot = entry.Ballot, PrevSeq = entry.Seq - 1, PrevBallot = prevBallot };
+            request.Entries.Add(entry);
+            if (Accept(request).Result != AcceptResult.Accepted)
+            {
+                break;
+            }
+            previous = entry.Ballot;
+            taken++;
+        }
+        return taken;
+    }
+
+    /// <summary>
+    /// Drops a log this node no longer owns, once every owner holds it: its state, entries, marker and every record its
+    /// entries wrote (values and tombstones). Returns the keys removed.
+    /// </summary>
+    public int Drop(string log)
+    {
+        lock (LockOf(log))
+        {
+            var batch = new RecordBatch();
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            string? after = null;
+            List<KeyValuePair<string, byte[]>> page;
+            do
+            {
+                page = store.Scan(EntryPrefix(log), after, 512, tombstones: true);
+                foreach (var (suffix, raw) in page)
+                {
+                    batch.Delete(EntryPrefix(log) + suffix);
+                    foreach (var op in Entry.Parser.ParseFrom(raw).Ops)
+                    {
+                        keys.Add(op.Key);
+                    }
+                    after = suffix;
+                }
+            }
+            while (page.Count == 512);
+            foreach (var key in keys)
+            {
+                batch.Delete(key);
+            }
+            batch.Delete(StateKey(log));
+            batch.Delete(LogLeader.QuiesceKey(log));
+            store.Write(batch, sync: true);
+            return batch.Count;
+        }
+    }
+
     /// <summary>What a check of a log's records against its entries found.</summary>
     public readonly record struct VerifyResult(long Entries, int Fixed, long MissingEntry);
 

@@ -15,12 +15,16 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
 {
     private readonly ConcurrentDictionary<string, (GrpcChannel Channel, GrpcReplicaPeer Peer)> _remote = new(StringComparer.Ordinal);
 
-    /// <summary>A leader for the log; call <see cref="LogLeader.RecoverAsync"/> before using it.</summary>
-    public LogLeader Lead(string log)
+    /// <summary>
+    /// A leader for the log; call <see cref="LogLeader.RecoverAsync"/> before using it. While owners move (the view is in
+    /// transition) it writes to the old owners and the new, W of each (joint quorums).
+    /// </summary>
+    /// <param name="succeeding">It replaces an outdated leader of the same activation (see <see cref="IsOutdated"/>).</param>
+    public LogLeader Lead(string log, bool succeeding = false)
     {
         var shard = ShardOfLog(log) ?? throw new ArgumentException($"'{log}' is not a log id (r/…, u/…, c/…)", nameof(log));
         var view = topology.Current;
-        var owners = RendezvousPlacement.Owners(view, shard, Math.Max(1, view.Replicas));
+        var (owners, quorums) = Plan(view, shard);
         var peers = new List<IReplicaPeer>(owners.Count);
         foreach (var owner in owners)
         {
@@ -33,12 +37,58 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
                 peers.Add(Remote(owner));
             }
         }
-        return new LogLeader(log, selfNodeId, peers, Math.Max(1, view.WriteQuorum), timings, metrics, view.Epoch);
+        return new LogLeader(log, selfNodeId, peers, Math.Max(1, view.WriteQuorum), timings, metrics, view.Epoch, quorums, succeeding);
     }
+
+    /// <summary>The nodes a leader writes to, and its quorum sets when owners are moving (new owners, old owners).</summary>
+    private static (List<PlacementNode> Owners, IReadOnlyList<IReadOnlyCollection<string>>? Quorums) Plan(PlacementView view, int shard)
+    {
+        var owners = RendezvousPlacement.Owners(view, shard, Math.Max(1, view.Replicas)).ToList();
+        if (!view.InTransition)
+        {
+            return (owners, null);
+        }
+        var before = Transitions.PreviousOwners(view, shard);
+        if (before.Select(n => n.NodeId).ToHashSet(StringComparer.Ordinal).SetEquals(owners.Select(n => n.NodeId)))
+        {
+            return (owners, null);
+        }
+        IReadOnlyList<IReadOnlyCollection<string>> quorums = [owners.Select(n => n.NodeId).ToList(), before.Select(n => n.NodeId).ToList()];
+        owners.AddRange(before.Where(b => !owners.Any(o => o.NodeId == b.NodeId)));
+        return (owners, quorums);
+    }
+
+    /// <summary>
+    /// Whether a leader no longer matches the placement: an owner told it its view is stale, or the log's owners (or
+    /// whether they are moving) differ in the current view from those it writes to. Its activation then makes a new one.
+    /// </summary>
+    public bool IsOutdated(LogLeader leader)
+    {
+        if (leader.StaleView)
+        {
+            return true;
+        }
+        var view = topology.Current;
+        if (view.Epoch == leader.ViewEpoch || ShardOfLog(leader.Log) is not { } shard)
+        {
+            return false;
+        }
+        var (owners, quorums) = Plan(view, shard);
+        return quorums is not null != leader.Joint || !owners.Select(o => o.NodeId).ToHashSet(StringComparer.Ordinal).SetEquals(leader.Owners);
+    }
+
+    /// <summary>The epoch of the placement view this node follows now.</summary>
+    public long CurrentEpoch => topology.Current.Epoch;
+
+    /// <summary>Reads the view from the membership backend now (an owner said ours is stale).</summary>
+    public Task RefreshViewAsync(CancellationToken cancellationToken) => topology.RefreshAsync(cancellationToken);
 
     /// <summary>
     /// The owner side of "writes carry the view epoch": a request chosen by an older view than this node knows is
     /// stale when, in the newer view, this node no longer owns the log's shard (the leader's owners are outdated).
+    /// While owners move, a node that owned the shard before the transition still takes requests from leaders made
+    /// during it (they write joint quorums), but not from older ones: their writes could land on old owners only
+    /// after the new owners synced from them.
     /// </summary>
     public static Func<string, long, bool> StaleViewCheck(TopologyFeed topology, string selfNodeId) => (log, epoch) =>
     {
@@ -47,7 +97,11 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
         {
             return false;
         }
-        return !RendezvousPlacement.Owners(view, shard, Math.Max(1, view.Replicas)).Any(n => n.NodeId == selfNodeId);
+        if (RendezvousPlacement.Owners(view, shard, Math.Max(1, view.Replicas)).Any(n => n.NodeId == selfNodeId))
+        {
+            return false;
+        }
+        return !(view.InTransition && epoch >= view.TransitionEpoch && Transitions.PreviousOwners(view, shard).Any(n => n.NodeId == selfNodeId));
     };
 
     /// <summary>The shard of a log id: <c>r/{repository}</c>, <c>u/{upload id}</c>, <c>c/{catalog shard}</c>.</summary>

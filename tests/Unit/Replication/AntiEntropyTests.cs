@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Wharf.Contracts.Grains;
 using Wharf.Contracts.Oci;
 using Wharf.Contracts.Placement;
 using Wharf.Membership.Topology;
@@ -33,6 +34,7 @@ public sealed class AntiEntropyTests : IAsyncLifetime
     private readonly string _dir = Directory.CreateTempSubdirectory("wharf-anti-entropy-").FullName;
     private readonly List<Node> _nodes = [];
     private PlacementView _view = PlacementView.Empty;
+    private readonly TransitionReports _reports = new(new LocalCasStore(), "test");
 
     private sealed record Node(string Id, WebApplication App, RecordStore Records, BlobStore Blobs, LogReplica Replica, TopologyFeed Feed, AntiEntropy Repair, RepairPeers Peers, WharfOptions Options);
 
@@ -51,7 +53,8 @@ public sealed class AntiEntropyTests : IAsyncLifetime
             var feed = new TopologyFeed(new PlacementViewStore(null!, "test"), NullLogger<TopologyFeed>.Instance);
             var peers = new RepairPeers();
             var options = new WharfOptions();
-            var repair = new AntiEntropy(replica, blobs, feed, new NodeIdentity(id), peers, new RepairMetrics(), options, NullLogger<AntiEntropy>.Instance);
+            options.Repair.TransitionSettle = TimeSpan.Zero;
+            var repair = new AntiEntropy(replica, blobs, feed, new NodeIdentity(id), peers, new RepairMetrics(), options, NullLogger<AntiEntropy>.Instance, _reports);
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
@@ -90,9 +93,19 @@ public sealed class AntiEntropyTests : IAsyncLifetime
     private Node N(int i) => _nodes[i];
 
     /// <summary>A new view epoch with one node's state changed, as the coordinator would publish it.</summary>
-    private void Publish(string nodeId, NodeState state)
+    private void Publish(string nodeId, NodeState state, bool transition = false)
     {
-        _view = _view with { Epoch = _view.Epoch + 1, Nodes = [.. _view.Nodes.Select(n => n.NodeId == nodeId ? n with { State = state } : n)] };
+        var next = _view with { Epoch = _view.Epoch + 1, Nodes = [.. _view.Nodes.Select(n => n.NodeId == nodeId ? n with { State = state } : n)] };
+        if (transition)
+        {
+            next = next with { Previous = _view.Nodes, TransitionEpoch = next.Epoch };
+        }
+        Publish(next);
+    }
+
+    private void Publish(PlacementView view)
+    {
+        _view = view;
         foreach (var n in _nodes)
         {
             n.Feed.Publish(_view);
@@ -306,5 +319,70 @@ public sealed class AntiEntropyTests : IAsyncLifetime
             await n.Repair.RunPassAsync(false, TestContext.Current.CancellationToken);
             Assert.Empty(n.Records.Scan($"lg/{log}\0", null, 10, tombstones: true));
         }
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_joining_node_syncs_the_logs_of_the_shards_it_gains_reports_and_the_displaced_owner_drops_them_after_the_transition()
+    {
+        await StartAsync(4, replicas: 3);
+        Publish("node-3", NodeState.Joining);
+        var joined = _view with { Nodes = [.. _view.Nodes.Select(n => n with { State = NodeState.Active })] };
+        // A repository that node 3 owns once it is Active, and the owner it displaces.
+        var repo = Enumerable.Range(0, 10_000).Select(i => $"team/r{i}")
+            .First(r => RendezvousPlacement.Owners(joined, Shards.OfRepository(r), 3).Any(o => o.NodeId == "node-3"));
+        var log = $"r/{repo}";
+        var before = RendezvousPlacement.Owners(_view, Shards.OfRepository(repo), 3).Select(o => int.Parse(o.NodeId[5..])).ToArray();
+        var displaced = before.Single(i => !RendezvousPlacement.Owners(joined, Shards.OfRepository(repo), 3).Any(o => o.NodeId == $"node-{i}"));
+        // Written to two of the three old owners only, the displaced one among them; the last entry stays accepted-only
+        // on the follower (its commit notice never comes).
+        var writers = new[] { displaced }.Concat(before.Where(i => i != displaced).Take(1)).ToArray();
+        var leader = await LeadAsync(log, writers);
+        await leader.AppendAsync(Put($"{log}\0t\0v1", "digest-1"));
+        await leader.AppendAsync(Put($"{log}\0t\0v2", "digest-2"));
+
+        Publish("node-3", NodeState.Active, transition: true);
+        var transitionEpoch = _view.TransitionEpoch;
+        Assert.False(await _reports.IsSyncedAsync(transitionEpoch, "node-3", default));
+        var synced = await PassAsync(3);
+        Assert.Equal(transitionEpoch, synced.SyncedTransition);
+        Assert.True(await _reports.IsSyncedAsync(transitionEpoch, "node-3", default));
+        Assert.Equal("digest-1", Text(N(3), $"{log}\0t\0v1"));
+        Assert.True(N(3).Replica.State(log).Last >= 2);
+
+        // The transition ends; the displaced owner hands the log to the new owners and drops it.
+        foreach (var i in new[] { 0, 1, 2, 3 })
+        {
+            await PassAsync(i);
+        }
+        Publish(_view with { Epoch = _view.Epoch + 1, Previous = null });
+        foreach (var i in new[] { 0, 1, 2, 3 })
+        {
+            await PassAsync(i);
+        }
+        var dropped = await PassAsync(displaced);
+        Assert.Null(N(displaced).Records.GetRaw($"{log}\0t\0v2"));
+        Assert.Equal(0, N(displaced).Replica.State(log).Committed);
+        foreach (var owner in RendezvousPlacement.Owners(_view, Shards.OfRepository(repo), 3))
+        {
+            Assert.Equal("digest-2", Text(_nodes.Single(n => n.Id == owner.NodeId), $"{log}\0t\0v2"));
+        }
+        Assert.Equal(0, dropped.LogsPendingHandOff);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task While_owners_move_a_leader_needs_a_write_quorum_of_the_old_owners_and_of_the_new()
+    {
+        await StartAsync(4, replicas: 3);
+        var peers = new[] { 0, 3 }.Select(i => (IReplicaPeer)new LocalReplicaPeer(N(i).Id, N(i).Replica)).ToList();
+        // Old owners 0, 1, 2 and new owners 0, 1, 3; nodes 1 and 2 are down: the new owners have two, the old only one.
+        IReadOnlyList<IReadOnlyCollection<string>> quorums = [["node-0", "node-1", "node-3"], ["node-0", "node-1", "node-2"]];
+        var joint = new LogLeader("r/team/joint", "node-0", peers, 2, Fast, viewEpoch: 1, quorums: quorums);
+        await Assert.ThrowsAsync<LogUnavailableException>(() => joint.RecoverAsync(TestContext.Current.CancellationToken));
+
+        // The same two nodes are enough for a leader of the new owners alone.
+        var single = new LogLeader("r/team/joint", "node-0", peers, 2, Fast, viewEpoch: 1, quorums: [["node-0", "node-1", "node-3"]]);
+        await single.RecoverAsync(TestContext.Current.CancellationToken);
+        await single.AppendAsync(Put("r/team/joint\0h", "header"));
+        Assert.Equal("header", Text(N(3), "r/team/joint\0h"));
     }
 }
