@@ -680,52 +680,50 @@ public sealed class AntiEntropy(
     /// </summary>
     private async Task HandOffLogsAsync(PlacementView view, ShardOwnership ownership, ShardInventory inventory, Tally tally, CancellationToken ct)
     {
-        foreach (var (shard, logs) in inventory.Logs)
+        var lost = inventory.Logs.Keys.Where(shard => !ownership.Owns(shard, self.Id)).ToList();
+        if (lost.Count == 0)
         {
-            if (ownership.Owns(shard, self.Id))
+            return;
+        }
+        // One question per owner: what it holds in every one of these shards it owns.
+        var answers = new Dictionary<(string Node, int Shard), Dictionary<string, LogSummary>>();
+        foreach (var group in lost.SelectMany(shard => ownership.Owners(shard).Select(o => (Owner: o, Shard: shard))).GroupBy(x => x.Owner, StringComparer.Ordinal))
+        {
+            if (view.Find(group.Key) is not { State: NodeState.Active } owner || peers.Peer(owner) is not { } peer)
             {
                 continue;
             }
-            var owners = ownership.Owners(shard).Select(view.Find).OfType<PlacementNode>().ToList();
-            var confirmed = logs.ToDictionary(l => l.Log, _ => 0, StringComparer.Ordinal);
-            foreach (var owner in owners)
+            try
             {
-                if (owner.State != NodeState.Active || peers.Peer(owner) is not { } peer)
+                var request = new CompareRequest { Kind = Kind.Logs, Node = self.Id, ViewEpoch = view.Epoch };
+                request.ExplicitShards.AddRange(group.Select(x => x.Shard));
+                var reply = await peer.Repair.CompareAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
+                foreach (var listing in reply.Shards)
                 {
-                    continue;
-                }
-                try
-                {
-                    var request = new CompareRequest { Kind = Kind.Logs, Node = self.Id, ViewEpoch = view.Epoch };
-                    request.ExplicitShards.Add(shard);
-                    var reply = await peer.Repair.CompareAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
-                    var theirs = reply.Shards.SelectMany(l => l.Logs).ToDictionary(l => l.Log, StringComparer.Ordinal);
-                    foreach (var mine in logs)
-                    {
-                        if (theirs.TryGetValue(mine.Log, out var t) && (t.Forgotten || (!mine.Forgotten && t.Committed >= mine.Committed)))
-                        {
-                            confirmed[mine.Log]++;
-                        }
-                        else if (mine.Forgotten)
-                        {
-                            // A marker the owner never had (or purged): nothing of it to keep here.
-                            confirmed[mine.Log]++;
-                        }
-                    }
-                }
-                catch (Exception e) when (e is RpcException or HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
-                {
-                    logger.LogDebug("repair: node {Node} did not answer for the hand-off of shard {Shard}: {Error}", owner.NodeId, shard, e.Message);
+                    answers[(group.Key, listing.Shard)] = listing.Logs.ToDictionary(l => l.Log, StringComparer.Ordinal);
                 }
             }
-            foreach (var log in logs)
+            catch (Exception e) when (e is RpcException or HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
             {
-                if (owners.Count >= Math.Max(1, view.Replicas) && confirmed[log.Log] == owners.Count)
+                logger.LogDebug("repair: node {Node} did not answer for the hand-off of {Count} shard(s): {Error}", group.Key, group.Count(), e.Message);
+            }
+        }
+        foreach (var shard in lost)
+        {
+            var owners = ownership.Owners(shard);
+            foreach (var mine in inventory.Logs[shard])
+            {
+                var confirmed = owners.Count(owner =>
+                    answers.TryGetValue((owner, shard), out var theirs)
+                    // An owner holds it at least as far as committed here, or forgot it; a marker the owner never had
+                    // (or purged) leaves nothing to keep here.
+                    && (mine.Forgotten || (theirs.TryGetValue(mine.Log, out var t) && (t.Forgotten || t.Committed >= mine.Committed))));
+                if (owners.Count >= Math.Max(1, view.Replicas) && confirmed == owners.Count)
                 {
-                    replica.Drop(log.Log);
+                    replica.Drop(mine.Log);
                     tally.LogsDropped++;
                 }
-                else if (!log.Forgotten)
+                else if (!mine.Forgotten)
                 {
                     tally.LogsPending++;
                 }
@@ -739,7 +737,9 @@ public sealed class AntiEntropy(
         var view = topology.Current;
         if (request.ExplicitShards.Count > 0)
         {
-            var held = await InventoryAsync(TimeSpan.Zero, ct);
+            // Fresh enough for a sync that starts seconds after a change (TransitionSettle), and never ahead of what
+            // is held: commit points only grow, so an older answer can only delay a hand-off, never hasten it.
+            var held = await InventoryAsync(TimeSpan.FromSeconds(1), ct);
             var listed = new CompareReply { ViewEpoch = view.Epoch };
             foreach (var s in request.ExplicitShards.Distinct())
             {
