@@ -163,7 +163,7 @@ public sealed partial class RollingRestartTests
         return files;
     }
 
-    private static RawImage Image(string repository, string tag, int[] layerSizes)
+    internal static RawImage Image(string repository, string tag, int[] layerSizes)
     {
         var config = RawOci.Config($"{repository}-{tag}-{Guid.NewGuid():N}");
         var layers = layerSizes.Select(size => RawOci.RandomBytes(size)).Select(b => (OciLayout.Sha256(b), b)).ToList();
@@ -172,7 +172,7 @@ public sealed partial class RollingRestartTests
         return new RawImage(repository, tag, manifest, OciLayout.Sha256(manifest), [configBlob, .. layers]);
     }
 
-    private static async Task PushAsync(HttpClient http, RawImage image)
+    internal static async Task PushAsync(HttpClient http, RawImage image)
     {
         foreach (var (_, bytes) in image.Blobs)
         {
@@ -184,13 +184,13 @@ public sealed partial class RollingRestartTests
     private sealed record Restart(string Silo, TimeSpan From, TimeSpan To, TimeSpan Exited, TimeSpan Ready);
 
     /// <summary>One pull (manifest by tag, then every blob) as a client saw it, stamped when it ended.</summary>
-    private sealed record PullResult(TimeSpan At, bool Ok, string? Error);
+    internal sealed record PullResult(TimeSpan At, bool Ok, string? Error);
 
     /// <summary>
     /// Pullers that pull whole images as a client does, each pull through the other gateway from its last, and record
     /// every pull: a pull fails when any of its answers is not 200 or does not come; a 200 with other bytes is corrupt.
     /// </summary>
-    private sealed class PullLoad(IReadOnlyList<HttpClient> gateways, IReadOnlyList<RawImage> images)
+    internal sealed class PullLoad(IReadOnlyList<HttpClient> gateways, IReadOnlyList<RawImage> images)
     {
         private readonly Stopwatch clock = Stopwatch.StartNew();
         private long requests, bytes;

@@ -61,11 +61,13 @@ public sealed class ClusterProcesses : IAsyncDisposable
     private readonly HttpClient admin = new() { Timeout = TimeSpan.FromSeconds(5) };
 
     private readonly int replicas;
+    private readonly string[] siloArguments;
 
-    private ClusterProcesses(RedisServer redis, int replicas)
+    private ClusterProcesses(RedisServer redis, int replicas, string[] siloArguments)
     {
         Redis = redis;
         this.replicas = replicas;
+        this.siloArguments = siloArguments;
     }
 
     public RedisServer Redis { get; }
@@ -80,9 +82,10 @@ public sealed class ClusterProcesses : IAsyncDisposable
     /// Active in membership and in the view, and every gateway answers a grain call.
     /// </summary>
     /// <param name="replicas">R; W is a majority of it (R = 3: W = 2).</param>
-    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1)
+    /// <param name="siloArguments">More configuration for every silo, those started later too.</param>
+    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null)
     {
-        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas);
+        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas, siloArguments ?? []);
         try
         {
             await Task.WhenAll(Enumerable.Range(0, siloCount).Select(_ => cluster.StartSiloAsync(ct)));
@@ -107,6 +110,7 @@ public sealed class ClusterProcesses : IAsyncDisposable
                 "--Wharf:Role=Silo", .. MembershipArguments, .. LivenessArguments,
                 $"--Wharf:Bytes:Port={bytesPort}", $"--Wharf:Orleans:SiloPort={siloPort}", $"--Wharf:Orleans:GatewayPort={gatewayPort}",
                 $"--Wharf:Replication:Factor={replicas}", $"--Wharf:Replication:WriteQuorum={replicas / 2 + 1}",
+                .. siloArguments,
             ],
             "readyz", passDataPath: true, ProcessLifetime, ct);
         var node = new SiloNode(process, siloPort);
