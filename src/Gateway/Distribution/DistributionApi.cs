@@ -89,7 +89,7 @@ public sealed partial class DistributionApi(
     private static bool IsUnavailable(Exception e) => e switch
     {
         SiloUnavailableException or OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException or TimeoutException => true,
-        Contracts.Grains.LogUnavailableException => true,
+        Contracts.Grains.LogUnavailableException or Contracts.Grains.GrainMovedException => true,
         Grpc.Core.RpcException rpc => rpc.StatusCode is Grpc.Core.StatusCode.Unavailable or Grpc.Core.StatusCode.DeadlineExceeded,
         IOException { InnerException: RegistryException r } => r.Code == ErrorCode.Unavailable,
         _ => e.InnerException is not null && IsUnavailable(e.InnerException),

@@ -27,11 +27,7 @@ public sealed class ReadOnlyGrainCallRetry(WharfMetrics metrics, ILogger<ReadOnl
 
     public async Task Invoke(IOutgoingGrainCallContext context)
     {
-        if (!ReadOnlyMethods.GetOrAdd(context.InterfaceMethod, m => m.GetCustomAttribute<ReadOnlyAttribute>() is not null))
-        {
-            await context.Invoke();
-            return;
-        }
+        var readOnly = ReadOnlyMethods.GetOrAdd(context.InterfaceMethod, m => m.GetCustomAttribute<ReadOnlyAttribute>() is not null);
         var clock = Stopwatch.StartNew();
         for (var attempt = 0; ; attempt++)
         {
@@ -45,7 +41,8 @@ public sealed class ReadOnlyGrainCallRetry(WharfMetrics metrics, ILogger<ReadOnl
                 thrown = ExceptionDispatchInfo.Capture(e);
             }
             var failure = thrown?.SourceException ?? context.Response?.Exception;
-            if (failure is null || !IsRejection(failure) || attempt == Pauses.Length)
+            // A read is asked again after any rejection; any call after a grain that moved (it did nothing).
+            if (failure is null || !(readOnly ? IsRejection(failure) : IsMoved(failure)) || attempt == Pauses.Length)
             {
                 if (attempt > 0)
                 {
@@ -64,7 +61,10 @@ public sealed class ReadOnlyGrainCallRetry(WharfMetrics metrics, ILogger<ReadOnl
     /// <summary>Orleans refused to deliver the call (SiloUnavailableException is one), or the connection to a silo broke.</summary>
     private static bool IsRejection(Exception e) => e switch
     {
-        OrleansMessageRejectionException or ConnectionFailedException => true,
+        OrleansMessageRejectionException or ConnectionFailedException or Contracts.Grains.GrainMovedException => true,
         _ => e.InnerException is { } inner && IsRejection(inner),
     };
+
+    private static bool IsMoved(Exception e) =>
+        e is Contracts.Grains.GrainMovedException || (e.InnerException is { } inner && IsMoved(inner));
 }

@@ -131,6 +131,11 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
                 await logs.RefreshViewAsync(CancellationToken.None);
             }
             var epoch = logs.CurrentEpoch;
+            if (!logs.OwnedHere(LogId))
+            {
+                DeactivateOnIdle();
+                throw new GrainMovedException($"log {LogId}: this node no longer owns it (view epoch {epoch}); the next activation is placed on an owner");
+            }
             var next = logs.Lead(LogId, succeeding: true);
             await next.RecoverAsync(CancellationToken.None);
             _leader = next;

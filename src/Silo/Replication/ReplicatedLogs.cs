@@ -77,6 +77,10 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
         return quorums is not null != leader.Joint || !owners.Select(o => o.NodeId).ToHashSet(StringComparer.Ordinal).SetEquals(leader.Owners);
     }
 
+    /// <summary>Whether this node is among the log's owners (old or new, while they move) in the current view.</summary>
+    public bool OwnedHere(string log) =>
+        ShardOfLog(log) is { } shard && Plan(topology.Current, shard).Owners.Any(o => o.NodeId == selfNodeId);
+
     /// <summary>The epoch of the placement view this node follows now.</summary>
     public long CurrentEpoch => topology.Current.Epoch;
 
