@@ -6,12 +6,16 @@ namespace Wharf.Membership.Topology;
 /// <param name="LiveLeases">Node ids whose lease has not run out; every other node counts as not running.</param>
 /// <param name="Progress">The transition's gainers and who of them reported synced (null: not read).</param>
 /// <param name="Drained">Draining nodes that reported holding nothing any more.</param>
+/// <param name="LateLeases">
+/// Nodes whose lease is live but missed a renewal: perhaps dead, not yet expired. No owners move while one owns data.
+/// </param>
 public sealed record CoordinatorInputs(
     DateTimeOffset Now,
     IReadOnlySet<string> LiveLeases,
     TimeSpan DownGrace,
     TransitionProgress? Progress = null,
-    IReadOnlySet<string>? Drained = null);
+    IReadOnlySet<string>? Drained = null,
+    IReadOnlySet<string>? LateLeases = null);
 
 /// <summary>
 /// The nodes that gained shards in the transition of the view at <paramref name="ViewEpoch"/>, and which of them
@@ -31,7 +35,8 @@ public sealed record TransitionProgress(long ViewEpoch, IReadOnlyList<string> Ga
 /// <item>In a transition: it ends (Previous = null) once every gainer reported synced. Nothing else changes owners.</item>
 /// <item>Outside one: drained Draining nodes are Removed (they own nothing, so nothing moves); then at most one
 /// ownership change, which starts a transition: the node Down longest past the grace is Removed, or else — when no
-/// node is Down, since a Down previous owner could not hand its shards over — one running Joining node is Active.</item>
+/// node is Down or late renewing its lease, since such a previous owner could not hand its shards over — one running
+/// Joining node is Active.</item>
 /// </list>
 /// </summary>
 public sealed partial class PlacementCoordinator
@@ -73,7 +78,7 @@ public sealed partial class PlacementCoordinator
         {
             return Changed(view, StartTransition(next, expired with { State = NodeState.Removed }));
         }
-        if (!next.Nodes.Any(n => n.State == NodeState.Down)
+        if (!next.Nodes.Any(n => n.State == NodeState.Down || (n.State == NodeState.Active && inputs.LateLeases?.Contains(n.NodeId) == true))
             && next.Nodes.Where(n => n.State == NodeState.Joining && inputs.LiveLeases.Contains(n.NodeId)).MinBy(n => n.NodeId, StringComparer.Ordinal) is { } joining)
         {
             return Changed(view, StartTransition(next, joining with { State = NodeState.Active }));

@@ -27,6 +27,13 @@ public sealed partial class PlacementCoordinator(
     IHostApplicationLifetime? lifetime = null,
     TimeProvider? time = null) : BackgroundService
 {
+    /// <summary>
+    /// A running node renews its lease every third of its TTL, so its lease has at least two thirds left; with less
+    /// than that minus a margin for a busy machine, it missed a renewal: a killed silo counts as late 1.5–6.5 s after
+    /// the kill, but Down only 10–15 s after it.
+    /// </summary>
+    private static readonly TimeSpan LateBelow = NodeRegistration.LeaseTtl * 2 / 3 - TimeSpan.FromSeconds(1.5);
+
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
     private (long Epoch, IReadOnlyList<string> Gainers)? _gainers;
@@ -90,11 +97,16 @@ public sealed partial class PlacementCoordinator(
     {
         var now = _time.GetUtcNow();
         var live = new HashSet<string>(StringComparer.Ordinal);
+        var late = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in view.Nodes.Where(n => n.State != NodeState.Removed))
         {
             if (await NodeLease.ReadExpiryAsync(store, clusterId, node.NodeId, cancellationToken) is { } expires && expires > now)
             {
                 live.Add(node.NodeId);
+                if (expires - now < LateBelow)
+                {
+                    late.Add(node.NodeId);
+                }
             }
         }
         TransitionProgress? progress = null;
@@ -125,7 +137,7 @@ public sealed partial class PlacementCoordinator(
             }
         }
 
-        var inputs = new CoordinatorInputs(now, live, settings.DownGrace, progress, drained);
+        var inputs = new CoordinatorInputs(now, live, settings.DownGrace, progress, drained, late);
         PlacementView? before = null;
         var after = await views.UpdateAsync(v => Decide(before = v, inputs), cancellationToken);
         if (before is not null && after.Epoch != before.Epoch)

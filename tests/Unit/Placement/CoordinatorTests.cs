@@ -74,6 +74,9 @@ public class CoordinatorTests
         var calm = View(2, Node("a"), Node("b"), Node("j1", NodeState.Joining), Node("j2", NodeState.Joining));
         Assert.Null(PlacementCoordinator.Decide(calm, Inputs(T0, ["a", "b"])));
 
+        // Nor while an owner missed a lease renewal: it may have died and not be Down yet.
+        Assert.Null(PlacementCoordinator.Decide(calm, Inputs(T0, ["a", "b", "j1", "j2"]) with { LateLeases = new HashSet<string> { "b" } }));
+
         var next = PlacementCoordinator.Decide(calm, Inputs(T0, ["a", "b", "j1", "j2"]))!;
         Assert.Equal(NodeState.Active, StateOf(next, "j1"));
         Assert.Equal(NodeState.Joining, StateOf(next, "j2"));
