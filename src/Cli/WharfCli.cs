@@ -33,8 +33,12 @@ public static class WharfCli
         var refArg = new Argument<string>("reference") { Description = "repository:tag or repository@sha256:..." };
         var dirArg = new Argument<string>("folder") { Description = "The backup folder" };
         var urlArg = new Argument<string>("url") { Description = "A health endpoint, e.g. http://127.0.0.1:5100/healthz" };
+        var drainArg = new Argument<string>("node-id") { Description = "A node id as wharf status lists it" };
+        var forgetArg = new Argument<string>("node-id") { Description = "A node id as wharf status lists it" };
+        var replicasOption = new Option<int>("--replicas") { Description = "R: copies of every key", Required = true };
+        var quorumOption = new Option<int>("--write-quorum") { Description = "W: owners that hold a write before it is acknowledged (more than R / 2)", Required = true };
 
-        var root = new RootCommand("wharf: operate a Wharf registry (status, repositories, backup and restore)");
+        var root = new RootCommand("wharf: operate a Wharf registry (status, nodes, replication, repositories, backup and restore)");
         root.Options.Add(registry);
         root.Options.Add(admin);
         root.Options.Add(timeout);
@@ -125,7 +129,43 @@ public static class WharfCli
             return 0;
         }));
 
-        foreach (var c in new[] { status, repos, tags, rm, backup, restore, probe })
+        // The admin API's view edits go to a silo (--admin), like status.
+        Command Admin(string name, string description, Func<HttpClient, ParseResult, CancellationToken, Task<string>> run, params Symbol[] symbols)
+        {
+            var command = new Command(name, description);
+            foreach (var symbol in symbols)
+            {
+                if (symbol is Argument a)
+                {
+                    command.Arguments.Add(a);
+                }
+                else if (symbol is Option o)
+                {
+                    command.Options.Add(o);
+                }
+            }
+            command.SetAction((p, token) => Guard(errors, async () =>
+            {
+                using var http = Client(p, p.GetValue(admin) ?? p.GetValue(registry));
+                console.Profile.Out.Writer.WriteLine(await run(http, p, token));
+                return 0;
+            }));
+            return command;
+        }
+        var node = new Command("node", "Change a node's place in the cluster")
+        {
+            Admin("drain", "Move a running node's shards to the other nodes, then remove it (it stops once drained)",
+                (http, p, t) => AdminCommands.DrainAsync(http, p.GetValue(drainArg)!, t), drainArg),
+            Admin("forget", "Remove a node that is dead for good now, without waiting for the grace period",
+                (http, p, t) => AdminCommands.ForgetAsync(http, p.GetValue(forgetArg)!, t), forgetArg),
+        };
+        var replication = new Command("replication", "The cluster's R and W")
+        {
+            Admin("set", "Set R and W for the whole cluster; a new R moves shards to their new owners",
+                (http, p, t) => AdminCommands.SetReplicationAsync(http, p.GetValue(replicasOption), p.GetValue(quorumOption), t), replicasOption, quorumOption),
+        };
+
+        foreach (var c in new[] { status, repos, tags, rm, backup, restore, probe, node, replication })
         {
             root.Subcommands.Add(c);
         }

@@ -11,6 +11,7 @@ using Wharf.Gateway.Observability;
 using Wharf.Membership;
 using Wharf.Membership.Consul;
 using Wharf.Membership.Topology;
+using Wharf.Silo.Admin;
 using Wharf.Silo.Grains;
 using Wharf.Silo.Observability;
 using Wharf.Silo.Placement;
@@ -130,6 +131,7 @@ public static class SiloHost
         services.AddSingleton(topology);
         services.AddHostedService(_ => topology);
         services.AddHostedService(_ => registration);
+        services.AddPlacementCoordinator(cas, views, topology, options.ClusterId, nodeId.Id, options.Cluster.Coordinator());
         services.AddSingleton(new LogReplica(records, ReplicatedLogs.StaleViewCheck(topology, nodeId.Id)));
         services.AddSingleton<LogMetrics>();
         services.AddSingleton(sp => new ReplicatedLogs(topology, sp.GetRequiredService<LogReplica>(), nodeId.Id, options.Replication.Timings(), sp.GetRequiredService<LogMetrics>()));
@@ -149,7 +151,7 @@ public static class SiloHost
             sp.GetRequiredService<RepairMetrics>(), options, sp.GetRequiredService<ILogger<Repair.AntiEntropy>>(), sp.GetRequiredService<TransitionReports>()));
         services.AddHostedService(sp => sp.GetRequiredService<Repair.AntiEntropy>());
         services.AddSingleton(sp => new TagLeasePolicy(TimeSpan.FromSeconds(cacheOptions.TagLeaseSeconds), sp.GetRequiredService<ILogger<TagLeasePolicy>>()));
-        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName, ScrubMetrics.MeterName, RepairMetrics.MeterName, TagLeasePolicy.MeterName);
+        builder.AddWharfTelemetry(options.IsAllInOne ? "wharf" : "wharf-silo", nodeId.Id, StoreMetrics.MeterName, ByteServiceObservation.MeterName, LogMetrics.MeterName, ScrubMetrics.MeterName, RepairMetrics.MeterName, TagLeasePolicy.MeterName, MembershipMetrics.MeterName);
 
         builder.UseOrleans(silo =>
         {
@@ -246,6 +248,7 @@ public static class SiloHost
             members = membership.CurrentSnapshot.Members.Values
                 .Select(m => new { address = m.SiloAddress.ToString(), endpoint = m.SiloAddress.Endpoint.ToString(), status = m.Status.ToString(), name = m.Name }),
         }));
+        app.MapClusterAdmin(cas, views, topology, options.ClusterId);
         app.MapGet("/admin/scrub", (Maintenance.BlobScrubber scrubber) => Results.Json(new
         {
             node = nodeId.Id,
@@ -263,8 +266,8 @@ public static class SiloHost
             await repair.RunPassAsync(verify, timeout.Token);
             return Results.Json(RepairStatus(nodeId.Id, options.Repair, repair));
         });
-        app.MapGet("/readyz", (RecordStore store, TopologyFeed feed, IClusterMembershipService membership, ILocalSiloDetails silo) =>
-            SiloReadiness.Check(store, feed, nodeId, membership, silo));
+        app.MapGet("/readyz", (RecordStore store, TopologyFeed feed, IClusterMembershipService membership, ILocalSiloDetails silo, MembershipBackendHealth backend) =>
+            SiloReadiness.Check(store, feed, nodeId, membership, silo, backend));
         return app;
     }
 

@@ -93,6 +93,10 @@ public sealed class WharfOptions
         {
             yield return "Wharf:Repair:BytesPerSecond, Interval and VerifyInterval must be positive (StartDelay not negative)";
         }
+        if (Cluster.CoordinatorInterval <= TimeSpan.Zero || Cluster.DownGrace <= TimeSpan.Zero)
+        {
+            yield return "Wharf:Cluster:CoordinatorInterval and DownGrace must be positive";
+        }
         if (Orleans.SiloPort is < 0 or > 65535 || Orleans.GatewayPort is < 0 or > 65535)
         {
             yield return "Wharf:Orleans ports must be 0 (pick a free one) or a TCP port";
@@ -140,6 +144,14 @@ public sealed class ClusterFormationOptions
 {
     /// <summary>How many nodes form the cluster; a node joining after that many own data joins as Joining.</summary>
     public int BootstrapExpect { get; set; } = 3;
+
+    /// <summary>How often every silo looks whether it coordinates, and the coordinator changes the view.</summary>
+    public TimeSpan CoordinatorInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a node may be Down (its lease ran out) before the coordinator marks it Removed and its shards move.</summary>
+    public TimeSpan DownGrace { get; set; } = TimeSpan.FromMinutes(15);
+
+    public Membership.Topology.CoordinatorSettings Coordinator() => new(CoordinatorInterval, DownGrace);
 }
 
 /// <summary>Orleans' own ports; 0 picks a free loopback port (its defaults 11111/30000 collide between processes).</summary>

@@ -44,6 +44,18 @@ public sealed class NodeLease(ICasStore store, string clusterId, string nodeId, 
         throw new InvalidOperationException($"could not take the lease {Key}: it kept changing");
     }
 
+    /// <summary>
+    /// When the lease of <paramref name="nodeId"/> runs out (its holder's clock), or null when nobody holds it (never
+    /// taken, or released on a clean stop). The coordinator reads it to tell live nodes from dead ones.
+    /// </summary>
+    public static async Task<DateTimeOffset?> ReadExpiryAsync(ICasStore store, string clusterId, string nodeId, CancellationToken cancellationToken)
+    {
+        var entry = await store.GetAsync($"wharf/{clusterId}/nodes/{nodeId}/lease", cancellationToken);
+        return entry.Value is { Length: > 0 } raw && JsonSerializer.Deserialize<Holder>(raw, Json) is { } holder
+            ? DateTimeOffset.FromUnixTimeMilliseconds(holder.ExpiresUnixMs)
+            : null;
+    }
+
     /// <summary>Gives the id back on a clean shutdown, so a restart does not wait for the lease to expire.</summary>
     public async Task ReleaseAsync(CancellationToken cancellationToken)
     {

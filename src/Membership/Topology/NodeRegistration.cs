@@ -4,7 +4,6 @@ using Wharf.Contracts.Placement;
 
 namespace Wharf.Membership.Topology;
 
-/// <summary>What a silo declares about itself in the placement view.</summary>
 /// <summary>
 /// What a silo declares about itself in the placement view. <paramref name="Replicas"/> and
 /// <paramref name="WriteQuorum"/> (R and W) are taken only by the node that forms the cluster: after that they are
@@ -35,8 +34,18 @@ public sealed class NodeRegistration(
     public async Task JoinAsync(CancellationToken cancellationToken)
     {
         await _lease.AcquireAsync(cancellationToken);
-        var view = await views.UpdateAsync(v => Join(v, self), cancellationToken);
+        var wasRemoved = false;
+        var view = await views.UpdateAsync(v =>
+        {
+            wasRemoved = v.Find(self.NodeId)?.State == NodeState.Removed;
+            return Join(v, self);
+        }, cancellationToken);
         topology.Publish(view);
+        if (wasRemoved)
+        {
+            // A drain that ended before: the report must not remove this node when it is drained again later.
+            await new TransitionReports(store, clusterId).ClearDrainedAsync(self.NodeId, cancellationToken);
+        }
         var me = view.Find(self.NodeId)!;
         logger.LogInformation("node {NodeId} is {State} in placement view epoch {Epoch} ({Count} nodes, R = {R}, W = {W})", self.NodeId, me.State, view.Epoch, view.Nodes.Count, view.Replicas, view.WriteQuorum);
         if (view.Replicas != self.Replicas || view.WriteQuorum != self.WriteQuorum)
@@ -47,12 +56,22 @@ public sealed class NodeRegistration(
         }
     }
 
+    /// <summary>
+    /// The view with this node in it. A known node keeps its state (a restart moves nothing), except that a Down one is
+    /// Active again, and a Removed one comes back like a new node: its data was handed over, so it owns nothing until
+    /// the coordinator promotes it.
+    /// </summary>
     public static PlacementView? Join(PlacementView view, NodeAnnouncement self)
     {
         var existing = view.Find(self.NodeId);
         if (existing is not null)
         {
-            var state = existing.State is NodeState.Down or NodeState.Removed ? NodeState.Active : existing.State;
+            var state = existing.State switch
+            {
+                NodeState.Down => NodeState.Active,
+                NodeState.Removed => view.Nodes.Count(RendezvousPlacement.Owns) < self.BootstrapExpect ? NodeState.Active : NodeState.Joining,
+                _ => existing.State,
+            };
             var updated = existing with
             {
                 State = state,
@@ -75,6 +94,12 @@ public sealed class NodeRegistration(
         return view with { Nodes = [.. view.Nodes, node] };
     }
 
+    /// <summary>This node back to Active when the view says Down (a paused process resumed, or the backend was away).</summary>
+    public static PlacementView? Reactivate(PlacementView view, string nodeId) =>
+        view.Find(nodeId) is { State: NodeState.Down } me
+            ? view with { Nodes = [.. view.Nodes.Select(n => n.NodeId == nodeId ? me with { State = NodeState.Active, DownSince = null } : n)] }
+            : null;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -83,6 +108,12 @@ public sealed class NodeRegistration(
             try
             {
                 await _lease.AcquireAsync(stoppingToken);
+                if (topology.Current.Find(self.NodeId)?.State == NodeState.Down)
+                {
+                    var view = await views.UpdateAsync(v => Reactivate(v, self.NodeId), stoppingToken);
+                    topology.Publish(view);
+                    logger.LogInformation("node {NodeId} was marked Down and runs: Active again in placement view epoch {Epoch}", self.NodeId, view.Epoch);
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
