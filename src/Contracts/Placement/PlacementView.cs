@@ -32,6 +32,7 @@ public sealed record PlacementNode(
 /// node that gained shards has synced them; the coordinator then ends the transition (Previous back to null).
 /// </param>
 /// <param name="TransitionEpoch">The epoch at which the current (or last) transition began.</param>
+/// <param name="PreviousReplicas">R before the transition, when it changed R (0: the same as now).</param>
 [GenerateSerializer, Immutable, Alias("wharf.placement-view.v1")]
 public sealed record PlacementView(
     [property: Id(0)] long Epoch,
@@ -39,7 +40,8 @@ public sealed record PlacementView(
     [property: Id(2)] int Replicas = 1,
     [property: Id(3)] int WriteQuorum = 1,
     [property: Id(4)] IReadOnlyList<PlacementNode>? Previous = null,
-    [property: Id(5)] long TransitionEpoch = 0)
+    [property: Id(5)] long TransitionEpoch = 0,
+    [property: Id(6)] int PreviousReplicas = 0)
 {
     public static readonly PlacementView Empty = new(0, []);
 
@@ -48,12 +50,18 @@ public sealed record PlacementView(
     /// <summary>Whether owners are moving: a transition began and not every node that gained shards has synced them.</summary>
     public bool InTransition => Previous is not null;
 
-    /// <summary>The view before the transition (same R and W), or null when none is in progress.</summary>
-    public PlacementView? PreviousView => Previous is null ? null : this with { Nodes = Previous, Previous = null };
+    /// <summary>The view before the transition (its nodes and R), or null when none is in progress.</summary>
+    public PlacementView? PreviousView => Previous is null ? null : this with
+    {
+        Nodes = Previous,
+        Previous = null,
+        Replicas = PreviousReplicas > 0 ? PreviousReplicas : Replicas,
+        PreviousReplicas = 0,
+    };
 
     /// <summary>Same nodes, states, R, W and transition: what compare-and-set must not write again.</summary>
     public bool SameContent(PlacementView other) =>
         Nodes.SequenceEqual(other.Nodes) && Replicas == other.Replicas && WriteQuorum == other.WriteQuorum
-        && TransitionEpoch == other.TransitionEpoch
+        && TransitionEpoch == other.TransitionEpoch && PreviousReplicas == other.PreviousReplicas
         && (Previous is null ? other.Previous is null : other.Previous is not null && Previous.SequenceEqual(other.Previous));
 }

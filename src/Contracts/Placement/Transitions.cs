@@ -7,8 +7,11 @@ namespace Wharf.Contracts.Placement;
 public static class Transitions
 {
     /// <summary>A shard's owners before the transition; its current owners when none is in progress.</summary>
-    public static IReadOnlyList<PlacementNode> PreviousOwners(PlacementView view, int shard) =>
-        RendezvousPlacement.Owners(view.PreviousView ?? view, shard, Math.Max(1, view.Replicas));
+    public static IReadOnlyList<PlacementNode> PreviousOwners(PlacementView view, int shard)
+    {
+        var before = view.PreviousView ?? view;
+        return RendezvousPlacement.Owners(before, shard, Math.Max(1, before.Replicas));
+    }
 
     /// <summary>Whether two views give any shard different owners (states that own, weights, zones or R differ).</summary>
     public static bool OwnershipDiffers(PlacementView a, PlacementView b)
@@ -30,10 +33,11 @@ public static class Transitions
             yield break;
         }
         var replicas = Math.Max(1, view.Replicas);
+        var replicasBefore = Math.Max(1, before.Replicas);
         for (var shard = 0; shard < Shards.Count; shard++)
         {
             if (RendezvousPlacement.Owners(view, shard, replicas).Any(n => n.NodeId == nodeId)
-                && !RendezvousPlacement.Owners(before, shard, replicas).Any(n => n.NodeId == nodeId))
+                && !RendezvousPlacement.Owners(before, shard, replicasBefore).Any(n => n.NodeId == nodeId))
             {
                 yield return shard;
             }

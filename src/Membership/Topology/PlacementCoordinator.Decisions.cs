@@ -56,7 +56,7 @@ public sealed partial class PlacementCoordinator
         {
             if (inputs.Progress is { } progress && progress.ViewEpoch == view.Epoch && !progress.Waiting.Any())
             {
-                next = next with { Previous = null };
+                next = next with { Previous = null, PreviousReplicas = 0 };
             }
             return Changed(view, next);
         }
@@ -95,7 +95,7 @@ public sealed partial class PlacementCoordinator
 
     /// <summary><paramref name="after"/> as a transition from <paramref name="before"/>.</summary>
     public static PlacementView StartTransition(PlacementView before, PlacementView after) =>
-        after with { Previous = before.Nodes, TransitionEpoch = before.Epoch + 1 };
+        after with { Previous = before.Nodes, TransitionEpoch = before.Epoch + 1, PreviousReplicas = before.Replicas };
 
     private static PlacementView? Changed(PlacementView before, PlacementView after) => after.SameContent(before) ? null : after;
 }

@@ -602,8 +602,9 @@ public sealed class AntiEntropy(
         var sources = new Dictionary<string, (PlacementNode Node, List<int> Shards)>(StringComparer.Ordinal);
         foreach (var shard in shards)
         {
-            var previous = RendezvousPlacement.Owners(before, shard, replicas).Where(n => n.NodeId != self.Id).ToList();
-            needed[shard] = Math.Min(previous.Count, replicas - Math.Max(1, view.WriteQuorum) + 1);
+            var previous = RendezvousPlacement.Owners(before, shard, Math.Max(1, before.Replicas)).Where(n => n.NodeId != self.Id).ToList();
+            // Enough old owners that every write quorum they used is among them.
+            needed[shard] = Math.Min(previous.Count, Math.Max(1, before.Replicas) - ReplicatedLogs.PreviousQuorum(view) + 1);
             heard[shard] = 0;
             foreach (var node in previous.Concat(RendezvousPlacement.Owners(view, shard, replicas)).Where(n => n.NodeId != self.Id))
             {
@@ -646,7 +647,7 @@ public sealed class AntiEntropy(
                 }
                 foreach (var shard in list)
                 {
-                    if (RendezvousPlacement.Owners(before, shard, replicas).Any(n => n.NodeId == nodeId))
+                    if (RendezvousPlacement.Owners(before, shard, Math.Max(1, before.Replicas)).Any(n => n.NodeId == nodeId))
                     {
                         heard[shard]++;
                     }

@@ -80,23 +80,23 @@ public sealed class LogLeader
     private long _outranked;
 
     private readonly long _viewEpoch;
-    private readonly IReadOnlyList<IReadOnlyCollection<string>> _quorums;
+    private readonly IReadOnlyList<(IReadOnlyCollection<string> Owners, int Quorum)> _quorums;
     private readonly bool _succeeding;
 
     /// <param name="viewEpoch">The placement view epoch the owners were chosen by; carried in every request.</param>
     /// <param name="quorums">
-    /// The owner sets that must each answer with W (joint quorums while owners move: the old owners and the new);
-    /// null: one set, every peer.
+    /// The owner sets that must each answer with their quorum (joint quorums while owners move: the new owners with W,
+    /// the old with theirs); null: one set, every peer, with <paramref name="writeQuorum"/>.
     /// </param>
     /// <param name="succeeding">
     /// This leader replaces one of the same activation that stops using its old leader now (owners moved): no earlier
     /// reader remains to be waited out.
     /// </param>
     public LogLeader(string log, string self, IReadOnlyList<IReplicaPeer> peers, int writeQuorum, LeaderTimings? timings = null, Observability.LogMetrics? metrics = null, long viewEpoch = 0,
-        IReadOnlyList<IReadOnlyCollection<string>>? quorums = null, bool succeeding = false)
+        IReadOnlyList<(IReadOnlyCollection<string> Owners, int Quorum)>? quorums = null, bool succeeding = false)
     {
         _viewEpoch = viewEpoch;
-        _quorums = quorums ?? [peers.Select(p => p.NodeId).ToList()];
+        _quorums = quorums ?? [(peers.Select(p => p.NodeId).ToList(), writeQuorum)];
         _succeeding = succeeding;
         _metrics = metrics;
         _log = log;
@@ -114,7 +114,7 @@ public sealed class LogLeader
     public long ViewEpoch => _viewEpoch;
 
     /// <summary>The nodes this leader writes to.</summary>
-    public IEnumerable<string> Owners => _quorums.SelectMany(q => q).Distinct(StringComparer.Ordinal);
+    public IEnumerable<string> Owners => _quorums.SelectMany(q => q.Owners).Distinct(StringComparer.Ordinal);
 
     /// <summary>Whether this leader writes to joint quorums (owners were moving when it was made).</summary>
     public bool Joint => _quorums.Count > 1;
@@ -126,7 +126,7 @@ public sealed class LogLeader
     private bool Satisfied(IEnumerable<IReplicaPeer> good)
     {
         var ids = good.Select(p => p.NodeId).ToHashSet(StringComparer.Ordinal);
-        return _quorums.All(q => q.Count(ids.Contains) >= _writeQuorum);
+        return _quorums.All(q => q.Owners.Count(ids.Contains) >= q.Quorum);
     }
 
     public Ballot Ballot => _ballot;

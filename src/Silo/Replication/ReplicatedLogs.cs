@@ -41,7 +41,7 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
     }
 
     /// <summary>The nodes a leader writes to, and its quorum sets when owners are moving (new owners, old owners).</summary>
-    private static (List<PlacementNode> Owners, IReadOnlyList<IReadOnlyCollection<string>>? Quorums) Plan(PlacementView view, int shard)
+    private static (List<PlacementNode> Owners, IReadOnlyList<(IReadOnlyCollection<string> Owners, int Quorum)>? Quorums) Plan(PlacementView view, int shard)
     {
         var owners = RendezvousPlacement.Owners(view, shard, Math.Max(1, view.Replicas)).ToList();
         if (!view.InTransition)
@@ -53,9 +53,24 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
         {
             return (owners, null);
         }
-        IReadOnlyList<IReadOnlyCollection<string>> quorums = [owners.Select(n => n.NodeId).ToList(), before.Select(n => n.NodeId).ToList()];
+        IReadOnlyList<(IReadOnlyCollection<string>, int)> quorums =
+        [
+            (owners.Select(n => n.NodeId).ToList(), Math.Max(1, view.WriteQuorum)),
+            (before.Select(n => n.NodeId).ToList(), PreviousQuorum(view)),
+        ];
         owners.AddRange(before.Where(b => !owners.Any(o => o.NodeId == b.NodeId)));
         return (owners, quorums);
+    }
+
+    /// <summary>
+    /// The write quorum of the owners before a transition: W, or a majority of the old R when R changed (any quorum the
+    /// old owners used was at least that, so the two meet).
+    /// </summary>
+    public static int PreviousQuorum(PlacementView view)
+    {
+        var before = view.PreviousView ?? view;
+        var w = Math.Max(1, view.WriteQuorum);
+        return before.Replicas == view.Replicas ? w : Math.Min(Math.Max(w, before.Replicas / 2 + 1), Math.Max(1, before.Replicas));
     }
 
     /// <summary>

@@ -375,12 +375,12 @@ public sealed class AntiEntropyTests : IAsyncLifetime
         await StartAsync(4, replicas: 3);
         var peers = new[] { 0, 3 }.Select(i => (IReplicaPeer)new LocalReplicaPeer(N(i).Id, N(i).Replica)).ToList();
         // Old owners 0, 1, 2 and new owners 0, 1, 3; nodes 1 and 2 are down: the new owners have two, the old only one.
-        IReadOnlyList<IReadOnlyCollection<string>> quorums = [["node-0", "node-1", "node-3"], ["node-0", "node-1", "node-2"]];
+        IReadOnlyList<(IReadOnlyCollection<string>, int)> quorums = [(["node-0", "node-1", "node-3"], 2), (["node-0", "node-1", "node-2"], 2)];
         var joint = new LogLeader("r/team/joint", "node-0", peers, 2, Fast, viewEpoch: 1, quorums: quorums);
         await Assert.ThrowsAsync<LogUnavailableException>(() => joint.RecoverAsync(TestContext.Current.CancellationToken));
 
         // The same two nodes are enough for a leader of the new owners alone.
-        var single = new LogLeader("r/team/joint", "node-0", peers, 2, Fast, viewEpoch: 1, quorums: [["node-0", "node-1", "node-3"]]);
+        var single = new LogLeader("r/team/joint", "node-0", peers, 2, Fast, viewEpoch: 1, quorums: [(["node-0", "node-1", "node-3"], 2)]);
         await single.RecoverAsync(TestContext.Current.CancellationToken);
         await single.AppendAsync(Put("r/team/joint\0h", "header"));
         Assert.Equal("header", Text(N(3), "r/team/joint\0h"));
