@@ -135,7 +135,7 @@ public static class SiloHost
         services.AddSingleton(new LogReplica(records, ReplicatedLogs.StaleViewCheck(topology, nodeId.Id)));
         services.AddSingleton<LogMetrics>();
         services.AddSingleton(sp => new ReplicatedLogs(topology, sp.GetRequiredService<LogReplica>(), nodeId.Id, options.Replication.Timings(), sp.GetRequiredService<LogMetrics>()));
-        services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath));
+        services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath, options.Node.CapacityBytes));
         services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHostedService<Maintenance.UploadJanitor>();
         services.AddSingleton<ScrubMetrics>();

@@ -132,6 +132,9 @@ public sealed class NodeOptions
     public string Zone { get; set; } = "";
 
     public double Weight { get; set; } = 1;
+
+    /// <summary>The most blob bytes this node holds (0: no limit but the disk); writes past it answer as a full disk does.</summary>
+    public long CapacityBytes { get; set; }
 }
 
 public sealed class BytesOptions

@@ -27,10 +27,13 @@ public sealed partial class BlobStore
             if (entry.Inline)
             {
                 _records.Write(new RecordBatch().Delete(Keys.BlobIndex(digest)).Delete(Keys.BlobInline(digest)));
-                return entry.Size;
             }
-            _records.Write(new RecordBatch().Delete(Keys.BlobIndex(digest)));
-            File.Delete(BlobPath(digest));
+            else
+            {
+                _records.Write(new RecordBatch().Delete(Keys.BlobIndex(digest)));
+                File.Delete(BlobPath(digest));
+            }
+            Held(-entry.Size);
             return entry.Size;
         }
     }

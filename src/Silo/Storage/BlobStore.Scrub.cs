@@ -110,11 +110,13 @@ public sealed partial class BlobStore
             }
             Durable.SyncDirectory(_corruptRoot);
             _records.Write(new RecordBatch().Delete(Keys.BlobIndex(digest)).Delete(Keys.BlobInline(digest)));
+            Held(-entry.Size);
             return kept;
         }
         // Index entry first: from then on no reader opens the file; a crash before the move leaves an unindexed file
         // that a later write of the same digest replaces.
         _records.Write(new RecordBatch().Delete(Keys.BlobIndex(digest)));
+        Held(-entry.Size);
         var path = BlobPath(digest);
         if (File.Exists(path))
         {

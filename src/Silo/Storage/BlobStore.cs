@@ -25,8 +25,14 @@ public sealed partial class BlobStore : IByteService
     private readonly string _corruptRoot;
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _uploadLocks = new();
 
-    public BlobStore(RecordStore records, string dataPath)
+    /// <param name="capacityBytes">
+    /// The most blob bytes this node holds (<c>Wharf:Node:CapacityBytes</c>; 0: as many as the disk takes). A write that
+    /// would pass it is refused as UNAVAILABLE before anything is visible, as a full disk is: the gateway then writes a
+    /// hinted copy elsewhere or answers 503, and repair does not copy onto this node.
+    /// </param>
+    public BlobStore(RecordStore records, string dataPath, long capacityBytes = 0)
     {
+        _capacity = capacityBytes;
         _records = records;
         _blobRoot = Path.Combine(dataPath, "blobs");
         _uploadRoot = Path.Combine(dataPath, "uploads");
@@ -39,6 +45,46 @@ public sealed partial class BlobStore : IByteService
         foreach (var f in Directory.EnumerateFiles(_tmpRoot))
         {
             File.Delete(f);
+        }
+        if (_capacity > 0)
+        {
+            Digest? after = null;
+            List<StoredBlob> page;
+            do
+            {
+                page = ListBlobs(after, 4096);
+                foreach (var blob in page)
+                {
+                    _held += blob.Size;
+                    after = blob.Digest;
+                }
+            }
+            while (page.Count == 4096);
+        }
+    }
+
+    private readonly long _capacity;
+    private long _held;
+
+    /// <summary>Blob bytes indexed here (counted only when a capacity is set; else 0).</summary>
+    public long HeldBytes => Interlocked.Read(ref _held);
+
+    public long CapacityBytes => _capacity;
+
+    /// <summary>Refuses, as a full disk does, a write that would take this node past its capacity.</summary>
+    private void EnsureRoom(long more)
+    {
+        if (_capacity > 0 && more > 0 && Interlocked.Read(ref _held) + more > _capacity)
+        {
+            throw new RegistryException(ErrorCode.Unavailable, $"storage is full: this node holds {Interlocked.Read(ref _held)} of its {_capacity} bytes (Wharf:Node:CapacityBytes)");
+        }
+    }
+
+    private void Held(long delta)
+    {
+        if (_capacity > 0)
+        {
+            Interlocked.Add(ref _held, delta);
         }
     }
 
@@ -83,6 +129,10 @@ public sealed partial class BlobStore : IByteService
         var tmp = Path.Combine(_tmpRoot, Guid.NewGuid().ToString("N"));
         try
         {
+            if (Index(digest) is null)
+            {
+                EnsureRoom(expectedLength ?? 1);
+            }
             using var hash = ResumableHash.Create(digest.Algorithm);
             // Read up to the inline threshold into memory first: a small blob then goes straight into RocksDB,
             // written once, instead of to a temporary file and again into RocksDB (loadtest/allinone).
@@ -111,6 +161,10 @@ public sealed partial class BlobStore : IByteService
             {
                 throw new RegistryException(ErrorCode.DigestInvalid);
             }
+            if (Index(digest) is null)
+            {
+                EnsureRoom(size);
+            }
             if (inline)
             {
                 CommitInline(digest, head.AsSpan(0, headLength).ToArray());
@@ -133,6 +187,8 @@ public sealed partial class BlobStore : IByteService
 
     public async Task<long> AppendUploadAsync(string uploadId, long offset, Stream content, CancellationToken cancellationToken)
     {
+        // The bytes an upload would add once committed: refused early, as a full disk would refuse them.
+        EnsureRoom(offset + 1);
         var gate = _uploadLocks.GetOrAdd(uploadId, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(cancellationToken);
         try
@@ -205,6 +261,10 @@ public sealed partial class BlobStore : IByteService
                     fs.Flush(flushToDisk: true);
                 }
             }
+            if (Index(digest) is null)
+            {
+                EnsureRoom(length);
+            }
             Commit(part, digest, length);
         }
         finally
@@ -251,6 +311,7 @@ public sealed partial class BlobStore : IByteService
         Durable.SyncDirectory(dir);
         batch.Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, size, false)));
         _records.Write(batch);
+        Held(size);
     }
 
     private void CommitInline(Digest digest, byte[] bytes)
@@ -264,6 +325,7 @@ public sealed partial class BlobStore : IByteService
             _records.Write(new RecordBatch()
             .Put(Keys.BlobInline(digest), bytes)
             .Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, bytes.Length, true))));
+            Held(bytes.Length);
         }
     }
 

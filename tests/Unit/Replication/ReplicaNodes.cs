@@ -19,7 +19,8 @@ public sealed class ReplicaNodes : IByteRouter, IDisposable
     private readonly List<RecordStore> _records = [];
     private PlacementView _view;
 
-    public ReplicaNodes(int nodes, int replicas, int writeQuorum, TimeSpan? stallTimeout = null)
+    /// <param name="capacity">Each node's <c>Wharf:Node:CapacityBytes</c> (0: no limit).</param>
+    public ReplicaNodes(int nodes, int replicas, int writeQuorum, TimeSpan? stallTimeout = null, Func<int, long>? capacity = null)
     {
         var list = new List<PlacementNode>();
         for (var i = 0; i < nodes; i++)
@@ -28,7 +29,7 @@ public sealed class ReplicaNodes : IByteRouter, IDisposable
             var dir = Path.Combine(_dir, id);
             var records = RecordStore.Open(Path.Combine(dir, "db"));
             _records.Add(records);
-            Nodes[id] = new TestNode(new BlobStore(records, dir));
+            Nodes[id] = new TestNode(new BlobStore(records, dir, capacity?.Invoke(i) ?? 0));
             list.Add(new PlacementNode(id, NodeState.Active, "", 1.0, ""));
         }
         _view = new PlacementView(1, list, replicas, writeQuorum);
