@@ -40,8 +40,13 @@ public interface IUploadSessionGrain : IGrainWithStringKey
     /// Records a chunk W owners synced: the new acknowledged offset, hash state and the owners that have every byte
     /// (null: unchanged, as from a gateway older than replication). Releases the lease.
     /// </summary>
+    /// <param name="fromOffset">
+    /// Where the chunk began (-1: unknown). When the activation that granted the lease is gone (Orleans deactivated it,
+    /// as it does when the silo holding its directory entry dies), a new one holds no lease: the chunk is still
+    /// recorded if no other lease is held and the record is still at this offset, so nothing came in between.
+    /// </param>
     [Alias("CompleteChunk")]
-    Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState, string[]? owners = null);
+    Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState, string[]? owners = null, long fromOffset = -1);
 
     [Alias("ReleaseChunk")]
     Task ReleaseChunk(Guid token);

@@ -226,7 +226,7 @@ public sealed partial class DistributionApi
         }
         var hashState = hash.ExportState();
         // An owner that missed this chunk leaves the upload: the record keeps only those that have every byte.
-        if (!await session.CompleteChunk(lease.Token, length, hashState, owners))
+        if (!await session.CompleteChunk(lease.Token, length, hashState, owners, state.Offset))
         {
             throw new RegistryException(ErrorCode.BlobUploadUnknown, "the upload ended while the chunk was written");
         }

@@ -59,10 +59,21 @@ public sealed class UploadSessionGrain(RecordStore records, ReplicatedLogs logs)
         return new ChunkLease(_leaseToken, ToState(r));
     }
 
-    public async Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState, string[]? owners = null)
+    public async Task<bool> CompleteChunk(Guid token, long newOffset, byte[] hashState, string[]? owners = null, long fromOffset = -1)
     {
+        if (token != Guid.Empty && token != _leaseToken && _leaseToken == Guid.Empty && fromOffset >= 0)
+        {
+            // The lease came from an earlier activation: this one must read the committed record before judging it.
+            await ReadableAsync();
+        }
         var r = Load();
-        if (r is null || token == Guid.Empty || token != _leaseToken)
+        if (r is null || token == Guid.Empty)
+        {
+            return false;
+        }
+        var granted = token == _leaseToken;
+        var orphaned = !granted && _leaseToken == Guid.Empty && fromOffset >= 0 && r.Offset == fromOffset;
+        if (!granted && !orphaned)
         {
             return false;
         }
