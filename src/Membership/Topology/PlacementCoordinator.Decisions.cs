@@ -54,9 +54,25 @@ public sealed partial class PlacementCoordinator
 
         if (next.InTransition)
         {
-            if (inputs.Progress is { } progress && progress.ViewEpoch == view.Epoch && !progress.Waiting.Any())
+            if (inputs.Progress is { } progress && progress.ViewEpoch == view.Epoch)
             {
-                next = next with { Previous = null, PreviousReplicas = 0 };
+                if (!progress.Waiting.Any())
+                {
+                    next = next with { Previous = null, PreviousReplicas = 0 };
+                }
+                else if (next.Nodes
+                    .Where(n => progress.Waiting.Contains(n.NodeId) && n.State == NodeState.Down && n.DownSince is { } since && inputs.Now - since >= inputs.DownGrace)
+                    .OrderBy(n => n.DownSince).FirstOrDefault() is { } dead)
+                {
+                    // A gainer that died before it synced holds nothing the others need: it is removed and the
+                    // transition starts again from the same previous owners (who hold every acknowledged write, since
+                    // writes meanwhile needed W of them too), with the gainers of the new owners.
+                    next = next with
+                    {
+                        Nodes = [.. next.Nodes.Select(n => n.NodeId == dead.NodeId ? n with { State = NodeState.Removed } : n)],
+                        TransitionEpoch = view.Epoch + 1,
+                    };
+                }
             }
             return Changed(view, next);
         }

@@ -112,6 +112,15 @@ public class CoordinatorTests
         var next = PlacementCoordinator.Decide(view, Inputs(T0, ["a", "b"], progress))!;
         Assert.Equal(NodeState.Down, StateOf(next, "j"));
         Assert.True(next.InTransition);
+
+        // Past the grace it is removed and the transition starts again from the same previous owners.
+        var down = next with { Epoch = 12 };
+        var again = PlacementCoordinator.Decide(down, Inputs(T0 + Grace, ["a", "b"], new TransitionProgress(12, ["j"], new HashSet<string>())))!;
+        Assert.Equal(NodeState.Removed, StateOf(again, "j"));
+        Assert.True(again.InTransition);
+        Assert.Equal(before.Nodes, again.Previous);
+        Assert.Equal(13, again.TransitionEpoch);
+        Assert.Empty(Transitions.Gainers(again with { Epoch = 13 }));
     }
 
     [Fact]
