@@ -60,8 +60,9 @@ public sealed class AccessPolicy
     /// <summary>Whether the subject holds any grant at all (anonymous may then reach <c>_catalog</c>).</summary>
     public bool HasAnyGrant(string? subject) => _rules.Count == 0 ? subject is not null : _rules.Any(r => Matches(r.Subjects, subject));
 
+    // What anonymous may do (public repositories), any authenticated identity may do too.
     private static bool Matches(HashSet<string> subjects, string? subject) =>
-        subject is null ? subjects.Contains(Anonymous) : subjects.Contains(subject) || subjects.Contains("*");
+        subjects.Contains(Anonymous) || (subject is not null && (subjects.Contains(subject) || subjects.Contains("*")));
 
     /// <summary><c>**</c> matches across '/', <c>*</c> within one path segment; everything else literally.</summary>
     public static Regex Glob(string pattern)

@@ -32,7 +32,8 @@ public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFi
         var access = auth.Options.IsToken ? await CheckTokenAsync(context, header, need) : await CheckBasicAsync(context, header, need);
         if (access is null)
         {
-            return null;
+            // The refusal is written; an empty result keeps the endpoint from writing anything after it.
+            return Results.Empty;
         }
         context.Features.Set(access);
         if (access.Subject is not null)

@@ -23,6 +23,7 @@ public class AccessPolicyTests
     [InlineData("bob", "library/debian", "pull")]
     [InlineData("bob", "library/debian/slim", "")]
     [InlineData(null, "public/tools/jq", "pull")]
+    [InlineData("bob", "public/tools/jq", "pull")]
     [InlineData(null, "library/debian", "")]
     [InlineData("ci", "app", "push")]
     [InlineData("ci", "team-a/app", "")]
