@@ -177,3 +177,41 @@ public sealed class TokenServiceTests(TokenMatrixFixture registry) : IClassFixtu
         }, iter: 300, threads: 1);
     }
 }
+
+/// <summary>The all-in-one's generated signing key survives a restart: a token issued before it still works after.</summary>
+public sealed class TokenKeyRestartTests
+{
+    [Fact(Timeout = 120000)]
+    public async Task A_token_issued_before_a_restart_is_accepted_after_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dir = Path.Combine(Path.GetTempPath(), "wharf-authkey-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var htpasswd = Path.Combine(dir, "htpasswd");
+            await File.WriteAllTextAsync(htpasswd, BasicAuthFixture.Htpasswd, ct);
+            string[] args = ["--urls", "http://127.0.0.1:0", $"--Wharf:DataPath={Path.Combine(dir, "data")}", "--Wharf:Auth:Mode=Token", $"--Wharf:Auth:Htpasswd={htpasswd}"];
+            string token;
+            await using (var first = Silo.AllInOne.Build(args) ?? throw new InvalidOperationException("refused"))
+            {
+                await first.StartAsync(ct);
+                using var http = new HttpClient { BaseAddress = new Uri(first.Urls.Single()) };
+                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("alice:s3cret-Pass")));
+                token = JsonDocument.Parse(await http.GetStringAsync("/auth/token?service=wharf-registry", ct)).RootElement.GetProperty("token").GetString()!;
+                await first.StopAsync(ct);
+            }
+            await using var second = Silo.AllInOne.Build(args) ?? throw new InvalidOperationException("refused");
+            await second.StartAsync(ct);
+            using var again = new HttpClient { BaseAddress = new Uri(second.Urls.Single()) };
+            again.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var response = await again.GetAsync("/v2/", ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await second.StopAsync(ct);
+        }
+        finally
+        {
+            RunningRegistry.DeleteFolder(dir);
+        }
+    }
+}
