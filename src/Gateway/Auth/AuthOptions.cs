@@ -133,6 +133,21 @@ public sealed class TokenOptions
 
     public bool IsExternal => !string.IsNullOrWhiteSpace(TrustedKeys);
 
+    /// <summary>The keys of a file, or none when it cannot be read as keys; <paramref name="jwks"/> null: by content.</summary>
+    internal static List<TokenKey> KeysIn(string path, bool? jwks)
+    {
+        try
+        {
+            var text = File.ReadAllText(path);
+            return (jwks ?? text.TrimStart().StartsWith('{')) ? TokenKey.ReadJwks(text) : TokenKey.ReadPem(text);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException
+                                      or System.Text.Json.JsonException or ArgumentException or FormatException or KeyNotFoundException or InvalidOperationException)
+        {
+            return [];
+        }
+    }
+
     public IEnumerable<string> Validate()
     {
         if (LifetimeSeconds is < 60 or > 86400)
@@ -151,6 +166,10 @@ public sealed class TokenOptions
         {
             yield return $"Wharf:Auth:Token:SigningKey names no file ('{SigningKey}')";
         }
+        else if (SigningKey is not null && !KeysIn(SigningKey, jwks: false).Any(k => k.CanSign))
+        {
+            yield return $"Wharf:Auth:Token:SigningKey ('{SigningKey}') holds no EC P-256 or RSA (≥ 2048 bits) private key in PEM";
+        }
         foreach (var key in VerificationKeys.Where(k => !File.Exists(k)))
         {
             yield return $"Wharf:Auth:Token:VerificationKeys names no file ('{key}')";
@@ -158,6 +177,10 @@ public sealed class TokenOptions
         if (IsExternal && !File.Exists(TrustedKeys))
         {
             yield return $"Wharf:Auth:Token:TrustedKeys names no file ('{TrustedKeys}')";
+        }
+        else if (IsExternal && KeysIn(TrustedKeys!, jwks: null).Count == 0)
+        {
+            yield return $"Wharf:Auth:Token:TrustedKeys ('{TrustedKeys}') holds no usable key (a JWKS file, or PEM certificates / public keys; EC P-256 or RSA)";
         }
         if (IsExternal && string.IsNullOrWhiteSpace(Realm))
         {

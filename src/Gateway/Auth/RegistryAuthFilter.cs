@@ -97,7 +97,8 @@ public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFi
         var access = new RegistryAccess(subject, auth.Policy, claims.Access);
         var allowed = need.Kind switch
         {
-            AccessKind.AnyIdentity => true,
+            // An anonymous token opens GET /v2/ only where anonymous may do something.
+            AccessKind.AnyIdentity => subject is not null || auth.Policy.HasAnyGrant(null),
             AccessKind.Catalog => claims.Access.Any(a => a.Type == AccessScope.Registry && a.Name == AccessScope.Catalog && a.Actions.Contains("*")),
             _ => access.Allows(need.Repository, need.Action),
         };

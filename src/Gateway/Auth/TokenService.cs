@@ -41,8 +41,7 @@ public sealed class TokenService
     {
         if (options.IsExternal)
         {
-            var text = File.ReadAllText(options.TrustedKeys!);
-            var trusted = text.TrimStart().StartsWith('{') ? TokenKey.ReadJwks(text) : TokenKey.ReadPem(text);
+            var trusted = TokenOptions.KeysIn(options.TrustedKeys!, jwks: null);
             if (trusted.Count == 0)
             {
                 throw new InvalidOperationException($"Wharf:Auth:Token:TrustedKeys ({options.TrustedKeys}) holds no EC P-256 or RSA key");
