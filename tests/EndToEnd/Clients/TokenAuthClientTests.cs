@@ -22,17 +22,7 @@ public sealed class TokenAuthClientTests
         {
             var htpasswd = Path.Combine(scratch, "htpasswd");
             await File.WriteAllTextAsync(htpasswd, Htpasswd, TestContext.Current.CancellationToken);
-            await using var registry = await RegistryProcess.StartNodeAsync(
-                RegistryProcess.SiloAssemblyPath,
-                [
-                    "--Wharf:Auth:Mode=Token", $"--Wharf:Auth:Htpasswd={htpasswd}",
-                    "--Wharf:Auth:Policies:0:Subjects:0=alice", "--Wharf:Auth:Policies:0:Repositories:0=e2e/**", "--Wharf:Auth:Policies:0:Actions:0=*",
-                    "--Wharf:Auth:Policies:1:Subjects:0=bob", "--Wharf:Auth:Policies:1:Repositories:0=e2e/**", "--Wharf:Auth:Policies:1:Actions:0=pull",
-                ],
-                "healthz",
-                passDataPath: true,
-                TimeSpan.FromMinutes(5),
-                TestContext.Current.CancellationToken);
+            await using var registry = await StartAsync(htpasswd);
             using var tools = new ContainerTools();
             var source = new OciLayout(Directory.CreateDirectory(Path.Combine(scratch, "src")).FullName);
             var image = source.AddImage("v1", [64 << 10, 3 << 10]);
@@ -59,6 +49,55 @@ public sealed class TokenAuthClientTests
             var refused = await tools.SkopeoAsync("copy", "--dest-tls-verify=false", "--dest-authfile", bobAuth, source.Reference("v1"), $"docker://{registry.Host}/e2e/token/bob:v1");
             Assert.NotEqual(0, refused.ExitCode);
             Assert.Contains("unauthorized", refused.StdErr, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            TempFolders.TryDelete(scratch);
+        }
+    }
+
+    private static Task<RegistryProcess> StartAsync(string htpasswd) => RegistryProcess.StartNodeAsync(
+        RegistryProcess.SiloAssemblyPath,
+        [
+            "--Wharf:Auth:Mode=Token", $"--Wharf:Auth:Htpasswd={htpasswd}",
+            "--Wharf:Auth:Policies:0:Subjects:0=alice", "--Wharf:Auth:Policies:0:Repositories:0=e2e/**", "--Wharf:Auth:Policies:0:Actions:0=*",
+            "--Wharf:Auth:Policies:1:Subjects:0=bob", "--Wharf:Auth:Policies:1:Repositories:0=e2e/**", "--Wharf:Auth:Policies:1:Actions:0=pull",
+        ],
+        "healthz",
+        passDataPath: true,
+        TimeSpan.FromMinutes(5),
+        TestContext.Current.CancellationToken);
+
+    [Fact(Timeout = 240_000)]
+    public async Task Ctr_pulls_and_pushes_with_user_credentials_through_the_token_flow()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var scratch = TempFolders.Create("wharf-e2e-token-ctr-");
+        try
+        {
+            var htpasswd = Path.Combine(scratch, "htpasswd");
+            await File.WriteAllTextAsync(htpasswd, Htpasswd, ct);
+            await using var registry = await StartAsync(htpasswd);
+            using var tools = new ContainerTools();
+            var source = new OciLayout(Directory.CreateDirectory(Path.Combine(scratch, "src")).FullName);
+            var image = source.AddImage("v1", [256 << 10]);
+            await tools.SkopeoAsync("copy", "--dest-tls-verify=false", "--dest-creds", "alice:s3cret-Pass", source.Reference("v1"), $"docker://{registry.Host}/e2e/ctr/source:v1").EnsureSuccessAsync();
+            await using var containerd = await ContainerdProcess.StartAsync(ct);
+
+            var anonymous = await containerd.CtrAsync("images", "pull", "--plain-http", "--snapshotter", "native", $"{registry.Host}/e2e/ctr/source:v1");
+            Assert.NotEqual(0, anonymous.ExitCode);
+            await containerd.CtrAsync("images", "pull", "--plain-http", "--snapshotter", "native", "--user", "bob:hunter2", $"{registry.Host}/e2e/ctr/source:v1").EnsureSuccessAsync();
+            var listed = await containerd.CtrAsync("images", "ls").EnsureSuccessAsync();
+            Assert.Contains(image.Manifest.Digest, listed.StdOut);
+
+            var target = $"{registry.Host}/e2e/ctr/pushed:v1";
+            await containerd.CtrAsync("images", "tag", $"{registry.Host}/e2e/ctr/source:v1", target).EnsureSuccessAsync();
+            var refused = await containerd.CtrAsync("images", "push", "--plain-http", "--user", "bob:hunter2", target);
+            Assert.NotEqual(0, refused.ExitCode);
+            await containerd.CtrAsync("images", "push", "--plain-http", "--user", "alice:s3cret-Pass", target).EnsureSuccessAsync();
+            var back = await tools.SkopeoAsync("inspect", "--tls-verify=false", "--creds", "alice:s3cret-Pass", $"docker://{target}").EnsureSuccessAsync();
+            using var inspected = System.Text.Json.JsonDocument.Parse(back.StdOut);
+            Assert.Equal(image.Manifest.Digest, inspected.RootElement.GetProperty("Digest").GetString());
         }
         finally
         {
