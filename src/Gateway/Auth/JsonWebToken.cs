@@ -114,15 +114,10 @@ public static class JsonWebToken
             return false;
         }
         var signingInput = Encoding.ASCII.GetBytes(token, 0, dot2);
-        var verified = false;
-        foreach (var key in keys)
-        {
-            if (key.Algorithm == alg && (kid is null || key.Id == kid) && key.Verify(signingInput, signature))
-            {
-                verified = true;
-                break;
-            }
-        }
+        // The kid is a hint: the key it names is tried first; an issuer whose kids differ from ours (a certificate
+        // bundle carries none) is still verified against every trusted key of the algorithm. Trust comes from the
+        // signature, never from the header.
+        var verified = VerifyWithAny(keys, alg, kid, signingInput, signature);
         if (!verified)
         {
             error = "bad signature or unknown key";
@@ -135,6 +130,25 @@ public static class JsonWebToken
         }
         error = "";
         return true;
+    }
+
+    private static bool VerifyWithAny(IReadOnlyList<TokenKey> keys, string alg, string? kid, byte[] signingInput, byte[] signature)
+    {
+        foreach (var key in keys)
+        {
+            if (kid is not null && key.Id == kid && key.Algorithm == alg && key.Verify(signingInput, signature))
+            {
+                return true;
+            }
+        }
+        foreach (var key in keys)
+        {
+            if (key.Id != kid && key.Algorithm == alg && key.Verify(signingInput, signature))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     public static bool TryParseClaims(byte[] payload, out TokenClaims claims)

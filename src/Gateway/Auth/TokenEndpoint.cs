@@ -23,7 +23,10 @@ public sealed class TokenEndpoint(AuthServices auth, ILogger<TokenEndpoint> logg
         {
             if (!RegistryAuthFilter.TryBasic(header, out var user, out var password) || !auth.Users!.Verify(user, password))
             {
-                logger.LogWarning("failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
+                if (user.Length > 0)
+                {
+                    logger.LogWarning("failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
+                }
                 context.Response.Headers.WWWAuthenticate = $"Basic realm=\"{auth.Options.Realm}\"";
                 await ErrorAsync(context, StatusCodes.Status401Unauthorized, "invalid_grant", "wrong user name or password");
                 return;

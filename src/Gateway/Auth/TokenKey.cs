@@ -92,35 +92,32 @@ public sealed class TokenKey
             var label = rest[fields.Label].ToString();
             var block = rest[fields.Location].ToString();
             rest = rest[fields.Location.End.Value..];
-            switch (label)
+            if (label == "CERTIFICATE")
             {
-                case "CERTIFICATE":
-                    using (var cert = X509Certificate2.CreateFromPem(block))
-                    {
-                        if (cert.GetECDsaPublicKey() is { } ecCert)
-                        {
-                            keys.Add(From(ecCert, canSign: false));
-                        }
-                        else if (cert.GetRSAPublicKey() is { } rsaCert)
-                        {
-                            keys.Add(From(rsaCert, canSign: false));
-                        }
-                    }
-                    break;
-                case "EC PRIVATE KEY":
-                case "PRIVATE KEY" when TryEc(block, out _):
-                case "PUBLIC KEY" when TryEc(block, out _):
-                    TryEc(block, out var ec);
-                    keys.Add(From(ec!, canSign: label != "PUBLIC KEY"));
-                    break;
-                case "RSA PRIVATE KEY":
-                case "PRIVATE KEY":
-                case "RSA PUBLIC KEY":
-                case "PUBLIC KEY":
+                using var cert = X509Certificate2.CreateFromPem(block);
+                if (cert.GetECDsaPublicKey() is { } ecCert)
+                {
+                    keys.Add(From(ecCert, canSign: false));
+                }
+                else if (cert.GetRSAPublicKey() is { } rsaCert)
+                {
+                    keys.Add(From(rsaCert, canSign: false));
+                }
+            }
+            else if (label is "PRIVATE KEY" or "EC PRIVATE KEY" or "RSA PRIVATE KEY" or "PUBLIC KEY" or "RSA PUBLIC KEY")
+            {
+                var canSign = label.Contains("PRIVATE", StringComparison.Ordinal);
+                // PKCS#8 and SubjectPublicKeyInfo say their algorithm inside: try EC, then RSA.
+                if (label is not ("RSA PRIVATE KEY" or "RSA PUBLIC KEY") && TryEc(block) is { } ec)
+                {
+                    keys.Add(From(ec, canSign));
+                }
+                else
+                {
                     var rsa = RSA.Create();
                     rsa.ImportFromPem(block);
-                    keys.Add(From(rsa, canSign: label.Contains("PRIVATE", StringComparison.Ordinal)));
-                    break;
+                    keys.Add(From(rsa, canSign));
+                }
             }
         }
         return keys;
@@ -161,19 +158,18 @@ public sealed class TokenKey
         return keys;
     }
 
-    private static bool TryEc(string block, out ECDsa? ec)
+    private static ECDsa? TryEc(string block)
     {
-        ec = ECDsa.Create();
+        var ec = ECDsa.Create();
         try
         {
             ec.ImportFromPem(block);
-            return true;
+            return ec;
         }
         catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
             ec.Dispose();
-            ec = null;
-            return false;
+            return null;
         }
     }
 }

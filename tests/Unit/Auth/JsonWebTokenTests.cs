@@ -145,8 +145,9 @@ public class JsonWebTokenTests
         using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
         var bundle = TokenKey.ReadPem(cert.ExportCertificatePem());
         Assert.False(bundle.Single().CanSign);
-        // The bundle's key has its own id; a token naming another kid is refused, one without a kid is tried.
-        Assert.False(new TokenService(external, null, bundle).TryValidate(token, out _, out _));
+        // The bundle's key has an id of its own: a token naming the issuer's kid, or none, is still verified by it.
+        Assert.NotEqual("k1", bundle.Single().Id);
+        Assert.True(new TokenService(external, null, bundle).TryValidate(token, out _, out _));
         var noKid = B64("""{"alg":"ES256","typ":"JWT"}""") + "." + B64(Payload(iss: "https://auth.example"));
         noKid += "." + Base64Url.EncodeToString(signer.Sign(Encoding.ASCII.GetBytes(noKid)));
         Assert.True(new TokenService(external, null, bundle).TryValidate(noKid, out _, out _));
