@@ -84,7 +84,10 @@ public sealed class TokenServiceTests(TokenMatrixFixture registry) : IClassFixtu
         using var http = Plain();
         using var refreshed = await http.PostAsync("/auth/token", new FormUrlEncodedContent(new Dictionary<string, string>
         {
-            ["grant_type"] = "refresh_token", ["refresh_token"] = refresh, ["service"] = "wharf-registry", ["client_id"] = "test",
+            ["grant_type"] = "refresh_token",
+            ["refresh_token"] = refresh,
+            ["service"] = "wharf-registry",
+            ["client_id"] = "test",
             ["scope"] = "repository:bob/app:pull,push repository:team-a/deep/app:pull",
         }), Ct);
         var body = JsonDocument.Parse(await refreshed.Content.ReadAsStringAsync(Ct)).RootElement;
@@ -94,8 +97,13 @@ public sealed class TokenServiceTests(TokenMatrixFixture registry) : IClassFixtu
 
         using var password = await http.PostAsync("/auth/token", new FormUrlEncodedContent(new Dictionary<string, string>
         {
-            ["grant_type"] = "password", ["username"] = "alice", ["password"] = "s3cret-Pass", ["service"] = "wharf-registry",
-            ["client_id"] = "test", ["access_type"] = "offline", ["scope"] = "repository:team-a/app:pull",
+            ["grant_type"] = "password",
+            ["username"] = "alice",
+            ["password"] = "s3cret-Pass",
+            ["service"] = "wharf-registry",
+            ["client_id"] = "test",
+            ["access_type"] = "offline",
+            ["scope"] = "repository:team-a/app:pull",
         }), Ct);
         var passwordBody = JsonDocument.Parse(await password.Content.ReadAsStringAsync(Ct)).RootElement;
         Assert.Equal(HttpStatusCode.OK, password.StatusCode);
@@ -152,7 +160,10 @@ public sealed class TokenServiceTests(TokenMatrixFixture registry) : IClassFixtu
     {
         var file = Path.Combine(registry.DataPath, "auth", "token-signing-key.pem");
         Assert.Contains("PRIVATE KEY", File.ReadAllText(file));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        }
     }
 
     [Fact(Timeout = 120000)]
