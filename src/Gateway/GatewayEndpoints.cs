@@ -25,7 +25,12 @@ public static class GatewayEndpoints
             sp.GetRequiredService<IOptions<ManifestCacheOptions>>().Value, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<Observability.WharfMetrics>()));
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
             .Validate(o => !o.Validate().Any(), "invalid Wharf:Auth settings").ValidateOnStart();
+        services.AddSingleton(sp => new AuthServices(
+            sp.GetRequiredService<IOptions<AuthOptions>>().Value,
+            sp.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>()["Wharf:DataPath"],
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Wharf.Auth")));
         services.AddSingleton<RegistryAuthFilter>();
+        services.AddSingleton<TokenEndpoint>();
         return services;
     }
 
@@ -37,7 +42,14 @@ public static class GatewayEndpoints
         {
             endpoints.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Wharf.Auth").LogWarning(
                 "the registry is open: anyone who reaches it can push, overwrite and delete (Wharf:Auth:Mode=None); " +
-                "keep it on 127.0.0.1 or set Wharf:Auth:Mode=Basic with Wharf:Auth:Htpasswd");
+                "keep it on 127.0.0.1 or set Wharf:Auth:Mode=Basic or Token with Wharf:Auth:Htpasswd (docs/security.md)");
+        }
+        var services = endpoints.ServiceProvider.GetRequiredService<AuthServices>();
+        if (services.Tokens is { CanIssue: true })
+        {
+            var tokens = endpoints.ServiceProvider.GetRequiredService<TokenEndpoint>();
+            endpoints.MapGet("/auth/token", tokens.GetAsync);
+            endpoints.MapPost("/auth/token", tokens.PostAsync);
         }
         endpoints.Map("/v2", (HttpContext c, DistributionApi api) => api.HandleAsync(c, "")).AddEndpointFilter(auth);
         endpoints.Map("/v2/{**path}", (HttpContext c, DistributionApi api) =>

@@ -48,8 +48,13 @@ public static class GatewayHost
             builder.WebHost.UseUrls("http://127.0.0.1:5000");
         }
         var options = builder.Configuration.GetSection("Wharf").Get<GatewayOptions>() ?? new GatewayOptions();
+        var auth = builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new();
         var problems = options.Validate()
-            .Concat((builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new()).Validate())
+            .Concat(auth.Validate())
+            // A gateway has no data folder to keep a generated key in, and every gateway must sign with the same key.
+            .Concat(auth.IsToken && auth.Token.SigningKey is null && !auth.Token.IsExternal
+                ? ["Wharf:Auth:Mode=Token on a gateway process needs Wharf:Auth:Token:SigningKey (one PEM file mounted on every gateway) or Wharf:Auth:Token:TrustedKeys"]
+                : Array.Empty<string>())
             .Concat((builder.Configuration.GetSection(Caching.ManifestCacheOptions.Section).Get<Caching.ManifestCacheOptions>() ?? new()).Validate())
             .ToList();
         if (problems.Count > 0)

@@ -34,6 +34,18 @@ public sealed class LoadToolingTests
         Assert.Contains("targets (issue 13):", output);
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task AuthCostSmokePrintsNoneTokenAndTheRatio()
+    {
+        var env = new Dictionary<string, string> { ["SMOKE"] = "1" };
+        var (code, output) = await Run(Path.Combine(Root, "loadtest", "bench", "auth_cost.py"), env, TimeSpan.FromMinutes(2.5), TestContext.Current.CancellationToken);
+        Assert.True(code == 0, $"SMOKE=1 loadtest/bench/auth_cost.py exited {code}:\n{output}");
+        Assert.Contains("manifest GET by tag", output);
+        Assert.Contains("Token / None:", output);
+        Assert.Contains("round 1 Token:", output);
+        Assert.Contains("errors 0", output);
+    }
+
     static string Root
     {
         get

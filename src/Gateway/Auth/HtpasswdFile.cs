@@ -43,6 +43,13 @@ public sealed class HtpasswdFile(string path)
         return users;
     }
 
+    /// <summary>Whether the file still names this user (a refresh token's subject must).</summary>
+    public bool Contains(string user)
+    {
+        Reload();
+        return _users.ContainsKey(user);
+    }
+
     public bool Verify(string user, string password)
     {
         Reload();

@@ -1,45 +1,150 @@
+using System.Security.Claims;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using Wharf.Contracts.Oci;
 using Wharf.Gateway.Distribution;
 using Wharf.Gateway.Errors;
 
 namespace Wharf.Gateway.Auth;
 
 /// <summary>
-/// Guards <c>/v2/</c>. Mode None lets everyone in (and the host logs once that the registry is open). Mode Basic
-/// needs a user of the htpasswd file; otherwise 401 <c>UNAUTHORIZED</c> with <c>WWW-Authenticate: Basic realm=…</c>
-/// and <c>Docker-Distribution-API-Version</c>, also on <c>GET /v2/</c>, as clients expect (distribution-spec,
-/// Distribution's auth docs). The authenticated user is kept in <c>HttpContext.User</c>' name for logs.
+/// Guards <c>/v2/</c>: finds who calls (Basic credentials, a Bearer token, or nobody), what the route needs
+/// (<see cref="RouteAccess"/>), and answers 401 with the spec's challenge or 403 <c>DENIED</c> when they differ.
+/// Mode None lets everyone in. Every 401 carries <c>WWW-Authenticate</c> and <c>Docker-Distribution-API-Version</c>,
+/// also on <c>GET /v2/</c>, which is where clients learn the realm, so <c>GET /v2/</c> challenges a caller who sent
+/// no credentials even when anonymous holds grants (containers/image and docker only authenticate after a challenge
+/// there). The caller's <see cref="RegistryAccess"/> is attached to the request for handlers.
 /// </summary>
-public sealed class RegistryAuthFilter(IOptions<AuthOptions> options, ILogger<RegistryAuthFilter> logger) : IEndpointFilter
+public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFilter> logger) : IEndpointFilter
 {
-    private readonly AuthOptions _options = options.Value;
-    private readonly HtpasswdFile? _users = options.Value.IsBasic ? new HtpasswdFile(options.Value.Htpasswd!) : null;
-
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
-        if (_users is null)
+        if (auth.Options.IsNone)
         {
             return await next(invocation);
         }
         var context = invocation.HttpContext;
-        if (TryBasic(context.Request.Headers.Authorization.ToString(), out var user, out var password) && _users.Verify(user, password))
+        var raw = context.Request.Path.Value ?? "";
+        var route = Route.Parse(raw.Length > 4 ? raw[4..] : "");
+        context.Features.Set(route);
+        var need = RouteAccess.For(route, context.Request.Method);
+        var header = context.Request.Headers.Authorization.ToString();
+        var access = auth.Options.IsToken ? await CheckTokenAsync(context, header, need) : await CheckBasicAsync(context, header, need);
+        if (access is null)
         {
-            context.User = new System.Security.Claims.ClaimsPrincipal(
-                new System.Security.Claims.ClaimsIdentity([new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.Name, user)], "Basic"));
-            return await next(invocation);
+            // The refusal is written; an empty result keeps the endpoint from writing anything after it.
+            return Results.Empty;
         }
-        if (user.Length > 0)
+        context.Features.Set(access);
+        if (access.Subject is not null)
         {
-            logger.LogWarning("failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
+            context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, access.Subject)], auth.Options.Mode));
         }
-        context.Response.Headers[DistributionApi.ApiVersionHeader] = "registry/2.0";
-        context.Response.Headers.WWWAuthenticate = $"Basic realm=\"{_options.Realm}\"";
-        await OciError.WriteAsync(context, ErrorCode.Unauthorized, "authentication required");
+        return await next(invocation);
+    }
+
+    private async Task<RegistryAccess?> CheckBasicAsync(HttpContext context, string header, RouteAccess need)
+    {
+        string? subject = null;
+        if (header.Length > 0)
+        {
+            if (!TryBasic(header, out var user, out var password) || !auth.Users!.Verify(user, password))
+            {
+                if (user.Length > 0)
+                {
+                    logger.LogWarning("failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
+                }
+                await ChallengeAsync(context, need, null, "authentication required");
+                return null;
+            }
+            subject = user;
+        }
+        var allowed = need.Kind switch
+        {
+            AccessKind.AnyIdentity => subject is not null,
+            AccessKind.Catalog => auth.Policy.HasAnyGrant(subject),
+            _ => auth.Policy.Allows(subject, need.Repository, need.Action),
+        };
+        if (allowed)
+        {
+            return new RegistryAccess(subject, auth.Policy, null);
+        }
+        if (subject is null)
+        {
+            await ChallengeAsync(context, need, null, "authentication required");
+        }
+        else
+        {
+            context.Response.Headers[DistributionApi.ApiVersionHeader] = "registry/2.0";
+            await OciError.WriteAsync(context, ErrorCode.Denied, $"{subject} may not {need.Action} {need.Repository}".TrimEnd());
+        }
         return null;
+    }
+
+    private async Task<RegistryAccess?> CheckTokenAsync(HttpContext context, string header, RouteAccess need)
+    {
+        if (header.Length == 0)
+        {
+            await ChallengeAsync(context, need, null, "authentication required");
+            return null;
+        }
+        if (!TryBearer(header, out var token) || !auth.Tokens!.TryValidate(token, out var claims, out var error))
+        {
+            await ChallengeAsync(context, need, "invalid_token", "invalid or expired token");
+            return null;
+        }
+        var subject = claims.Subject.Length > 0 ? claims.Subject : null;
+        var access = new RegistryAccess(subject, auth.Policy, claims.Access);
+        var allowed = need.Kind switch
+        {
+            // An anonymous token opens GET /v2/ only where anonymous may do something.
+            AccessKind.AnyIdentity => subject is not null || auth.Policy.HasAnyGrant(null),
+            AccessKind.Catalog => claims.Access.Any(a => a.Type == AccessScope.Registry && a.Name == AccessScope.Catalog && a.Actions.Contains("*")),
+            _ => access.Allows(need.Repository, need.Action),
+        };
+        if (allowed)
+        {
+            return access;
+        }
+        await ChallengeAsync(context, need, "insufficient_scope", $"the token does not grant {need.Scope}");
+        return null;
+    }
+
+    private Task ChallengeAsync(HttpContext context, RouteAccess need, string? error, string detail)
+    {
+        var headers = context.Response.Headers;
+        headers[DistributionApi.ApiVersionHeader] = "registry/2.0";
+        if (auth.Options.IsToken)
+        {
+            // token.md "How to authenticate": Bearer realm, service and the scope this request needs.
+            var challenge = new StringBuilder($"Bearer realm=\"{auth.Realm(context)}\",service=\"{auth.Options.Token.Audience}\"");
+            // A name that is not a valid repository name is not echoed into a header.
+            if (need.Scope.Length > 0 && (need.Kind == AccessKind.Catalog || Wharf.Contracts.Oci.Names.IsValidName(need.Repository)))
+            {
+                challenge.Append($",scope=\"{need.Scope}\"");
+            }
+            if (error is not null)
+            {
+                challenge.Append($",error=\"{error}\"");
+            }
+            headers.WWWAuthenticate = challenge.ToString();
+        }
+        else
+        {
+            headers.WWWAuthenticate = $"Basic realm=\"{auth.Options.Realm}\"";
+        }
+        return OciError.WriteAsync(context, ErrorCode.Unauthorized, detail);
+    }
+
+    public static bool TryBearer(string header, out string token)
+    {
+        token = "";
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > JsonWebToken.MaxLength + 7)
+        {
+            return false;
+        }
+        token = header[7..].Trim();
+        return token.Length > 0;
     }
 
     public static bool TryBasic(string header, out string user, out string password)

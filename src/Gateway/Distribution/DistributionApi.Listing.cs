@@ -29,13 +29,49 @@ public sealed partial class DistributionApi
     private async Task CatalogAsync(HttpContext context)
     {
         var (limit, last) = Paging(context);
-        var page = await grains.GetGrain<ICatalogGrain>(0).List(last, limit);
-        if (page.HasMore && limit > 0)
+        var catalog = grains.GetGrain<ICatalogGrain>(0);
+        if (Auth.RegistryAccess.Of(context) is not { } access)
         {
-            NextLink(context, "/v2/_catalog", limit, page.Items[^1]);
+            var page = await catalog.List(last, limit);
+            if (page.HasMore && limit > 0)
+            {
+                NextLink(context, "/v2/_catalog", limit, page.Items[^1]);
+            }
+            await WriteJsonAsync(context, new { repositories = page.Items });
+            return;
         }
-        await WriteJsonAsync(context, new { repositories = page.Items });
+        // Only what the caller may pull. Pages are read until `limit` visible names are found or a bounded number
+        // of names was looked at; then the answer may hold fewer than n with a Link to go on (spec.md allows
+        // fewer), so a caller who may see little never makes the gateway scan the whole catalog at once.
+        var visible = new List<string>();
+        var cursor = last;
+        var more = limit > 0;
+        for (var scanned = 0; more && visible.Count < limit && scanned < CatalogScanLimit;)
+        {
+            var page = await catalog.List(cursor, Math.Max(limit - visible.Count, 100));
+            foreach (var repository in page.Items)
+            {
+                scanned++;
+                cursor = repository;
+                if (access.MayList(repository))
+                {
+                    visible.Add(repository);
+                    if (visible.Count == limit)
+                    {
+                        break;
+                    }
+                }
+            }
+            more = page.HasMore || (page.Items.Length > 0 && cursor != page.Items[^1]);
+        }
+        if (more && cursor is not null)
+        {
+            NextLink(context, "/v2/_catalog", limit, cursor);
+        }
+        await WriteJsonAsync(context, new { repositories = visible });
     }
+
+    private const int CatalogScanLimit = 10_000;
 
     private async Task ReferrersAsync(HttpContext context, string name, string digestText)
     {

@@ -57,6 +57,12 @@ public sealed partial class DistributionApi
         {
             return false;
         }
+        // A mount needs pull on `from`; without it the caller gets a plain upload session, exactly as when `from`
+        // lacks the blob, so the answer reveals nothing about `from` (issue 14).
+        if (Auth.RegistryAccess.Of(context) is { } access && !access.Allows(from, Auth.AccessPolicy.Pull))
+        {
+            return false;
+        }
         var link = await Repository(from).GetBlobLink(digest.Value);
         if (link is null)
         {

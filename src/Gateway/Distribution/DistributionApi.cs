@@ -25,7 +25,8 @@ public sealed partial class DistributionApi(
     public async Task HandleAsync(HttpContext context, string path)
     {
         context.Response.Headers[ApiVersionHeader] = "registry/2.0";
-        var route = Route.Parse(path);
+        // The auth filter parsed it already when auth is on.
+        var route = context.Features.Get<Route>() ?? Route.Parse(path);
         Observability.RequestObservation.Describe(context, route);
         var method = context.Request.Method;
         try
