@@ -25,9 +25,15 @@ public sealed class LeasedResolutions : ITagLeaseHolder
 
     private readonly ConcurrentDictionary<string, RepositoryLeases> _repositories = new(StringComparer.Ordinal);
     private readonly Action? _revoked;
-    private long _nextSweep = Stopwatch.GetTimestamp();
+    private readonly TimeProvider _time;
+    private long _nextSweep;
 
-    public LeasedResolutions(Action? revoked = null) => _revoked = revoked;
+    public LeasedResolutions(Action? revoked = null, TimeProvider? time = null)
+    {
+        _revoked = revoked;
+        _time = time ?? TimeProvider.System;
+        _nextSweep = _time.GetTimestamp();
+    }
 
     /// <summary>A request about to be sent: where its answer may be cached, and the generation it must still find.</summary>
     public readonly record struct Ticket(RepositoryLeases Leases, long Generation, long Sent);
@@ -44,7 +50,7 @@ public sealed class LeasedResolutions : ITagLeaseHolder
         {
             return false;
         }
-        var now = Stopwatch.GetTimestamp();
+        var now = _time.GetTimestamp();
         lock (leases)
         {
             if (!leases.Entries.TryGetValue(reference, out var entry) || entry.ValidUntil <= now)
@@ -67,7 +73,7 @@ public sealed class LeasedResolutions : ITagLeaseHolder
         var leases = _repositories.GetOrAdd(repository, static _ => new RepositoryLeases());
         lock (leases)
         {
-            return new Ticket(leases, leases.Generation, Stopwatch.GetTimestamp());
+            return new Ticket(leases, leases.Generation, _time.GetTimestamp());
         }
     }
 
@@ -82,7 +88,7 @@ public sealed class LeasedResolutions : ITagLeaseHolder
                 leases.Entries.Remove(reference);
                 return;
             }
-            var length = (long)(answer.Lease.TotalSeconds * Stopwatch.Frequency);
+            var length = (long)(answer.Lease.TotalSeconds * _time.TimestampFrequency);
             leases.Entries[reference] = new Entry(answer.Manifest, ticket.Sent + length, ticket.Sent + length / 2);
         }
         SweepIfLarge();
@@ -121,9 +127,9 @@ public sealed class LeasedResolutions : ITagLeaseHolder
     /// <summary>Drops repositories whose every lease ran out, at most once a second, once there are many.</summary>
     private void SweepIfLarge()
     {
-        var now = Stopwatch.GetTimestamp();
+        var now = _time.GetTimestamp();
         var next = Interlocked.Read(ref _nextSweep);
-        if (_repositories.Count <= SweepAbove || now < next || Interlocked.CompareExchange(ref _nextSweep, now + Stopwatch.Frequency, next) != next)
+        if (_repositories.Count <= SweepAbove || now < next || Interlocked.CompareExchange(ref _nextSweep, now + _time.TimestampFrequency, next) != next)
         {
             return;
         }

@@ -55,15 +55,32 @@ public class ManifestCacheTests
     [Fact(Timeout = 10_000)]
     public async Task An_entry_is_refreshed_by_one_caller_in_its_second_half_and_gone_when_its_lease_ends()
     {
-        var cache = new LeasedResolutions();
+        // A clock the test moves, so a loaded machine cannot push a step past the lease.
+        var clock = new ManualClock();
+        var cache = new LeasedResolutions(time: clock);
         cache.Complete(cache.Begin("app"), "latest", Leased(V1, 0.6));
-        await Task.Delay(350, TestContext.Current.CancellationToken);
+        clock.Advance(TimeSpan.FromMilliseconds(200));
+        Assert.True(cache.TryGet("app", "latest", out _, out var early));
+        Assert.False(early);
+        clock.Advance(TimeSpan.FromMilliseconds(150));
         Assert.True(cache.TryGet("app", "latest", out _, out var first));
         Assert.True(cache.TryGet("app", "latest", out _, out var second));
         Assert.True(first);
         Assert.False(second);
-        await Task.Delay(350, TestContext.Current.CancellationToken);
+        clock.Advance(TimeSpan.FromMilliseconds(350));
         Assert.False(cache.TryGet("app", "latest", out _, out _));
+        await Task.CompletedTask;
+    }
+
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks = 1_000_000_000;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+
+        public override long GetTimestamp() => _ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
     }
 
     [Fact]
