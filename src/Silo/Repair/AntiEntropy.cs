@@ -354,7 +354,8 @@ public sealed class AntiEntropy(
             var theirs = listing.Blobs.Select(b => b.Digest).ToHashSet(StringComparer.Ordinal);
             foreach (var t in listing.Blobs)
             {
-                if (mine.Contains(t.Digest) || !Digest.TryParse(t.Digest, out var digest))
+                // Held now (another peer of this pass may have supplied it): never fetched twice.
+                if (mine.Contains(t.Digest) || !Digest.TryParse(t.Digest, out var digest) || blobs.Holds(digest.Value))
                 {
                     continue;
                 }

@@ -222,6 +222,47 @@ public sealed class ElasticTests
         }
     }
 
+    [Fact(Timeout = 240_000)]
+    public async Task Raising_R_from_2_to_3_on_a_live_cluster_puts_a_third_copy_of_everything_on_the_third_silo()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await ClusterProcesses.StartAsync(3, 2, ct, replicas: 2);
+        using var gateways = new GatewayClients(cluster);
+        using var admin = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        var images = new List<RawImage>();
+        for (var i = 0; i < 6; i++)
+        {
+            var image = RollingRestartTests.Image($"e2e/raise/r{i}", "v1", [200 << 10, 400 << 10]);
+            await RollingRestartTests.PushAsync(gateways.All[i % 2], image);
+            images.Add(image);
+        }
+        var layers = images.SelectMany(i => i.Blobs).Where(b => b.Bytes.Length > 32 << 10).ToList();
+        int Copies(string digest) => cluster.Silos.Count(s => File.Exists(Path.Combine(s.Process.DataPath, "blobs", "sha256", digest[7..9], digest[7..])));
+        await SettledAsync(cluster, admin, ct);
+        Assert.All(layers, l => Assert.Equal(2, Copies(l.Digest)));
+
+        var clock = Stopwatch.StartNew();
+        using (var body = new StringContent("""{"replicas":3,"writeQuorum":2}""", System.Text.Encoding.UTF8, "application/json"))
+        using (var response = await admin.PutAsync(new Uri(cluster.Silos[0].BaseAddress, "admin/replication"), body, ct))
+        {
+            Assert.True(response.IsSuccessStatusCode, $"PUT /admin/replication: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+        }
+        await ClusterProcesses.Eventually(TimeSpan.FromSeconds(30), async () =>
+            (await cluster.StateAsync(cluster.Silos[0], ct)).View.Replicas == 3, () => "R did not become 3", ct);
+        var statuses = await SettledAsync(cluster, admin, ct);
+
+        Assert.All(layers, l => Assert.Equal(3, Copies(l.Digest)));
+        foreach (var http in gateways.All)
+        {
+            foreach (var image in images)
+            {
+                await RawOci.AssertServedAsync(http, image);
+            }
+        }
+        Output?.WriteLine($"R 2 → 3: every silo at 0 under-replicated keys {clock.Elapsed.TotalSeconds:0.0} s after the change; "
+            + $"{layers.Count} layer files now on all 3 silos; {statuses.Sum(s => s.BytesMoved):N0} bytes moved by repair");
+    }
+
     /// <summary>
     /// Waits until the running silos are all Active in a view that is not in transition, and a repair pass on each finds
     /// every key on every owner, nothing held outside its owners, and every peer answering.
