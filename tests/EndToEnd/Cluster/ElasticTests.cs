@@ -34,7 +34,7 @@ public sealed class ElasticTests
         for (var i = 0; i < 6; i++)
         {
             var image = RollingRestartTests.Image($"e2e/elastic/r{i}", "v1", [16 << 10, 200 << 10, (1 << 20) + (i * 100 << 10)]);
-            await RollingRestartTests.PushAsync(gateways.All[i % 2], image);
+            await ReplicationTests.WithRetriesAsync(() => RollingRestartTests.PushAsync(gateways.All[i % 2], image), ct);
             images.Add(image);
         }
         var unique = images.Sum(i => i.Blobs.Sum(b => (long)b.Bytes.Length) + i.Manifest.Length);
@@ -155,7 +155,9 @@ public sealed class ElasticTests
         var seed = Enumerable.Range(0, 4).Select(i => RollingRestartTests.Image($"e2e/kill/seed{i}", "v1", [16 << 10, 300 << 10])).ToList();
         foreach (var image in seed)
         {
-            await RollingRestartTests.PushAsync(gateways.All[0], image);
+            // Right after the fourth silo's transition ended a grain may still be moving to its new owner: a 503 with
+            // Retry-After, which clients retry; asked again here like the writer does.
+            await ReplicationTests.WithRetriesAsync(() => RollingRestartTests.PushAsync(gateways.All[0], image), ct);
         }
         var load = new RollingRestartTests.PullLoad(gateways.All, seed);
         var pullers = Enumerable.Range(0, 2).Select(p => Task.Run(() => load.RunAsync(p, stop.Token), CancellationToken.None)).ToList();
@@ -233,7 +235,7 @@ public sealed class ElasticTests
         for (var i = 0; i < 6; i++)
         {
             var image = RollingRestartTests.Image($"e2e/raise/r{i}", "v1", [200 << 10, 400 << 10]);
-            await RollingRestartTests.PushAsync(gateways.All[i % 2], image);
+            await ReplicationTests.WithRetriesAsync(() => RollingRestartTests.PushAsync(gateways.All[i % 2], image), ct);
             images.Add(image);
         }
         var layers = images.SelectMany(i => i.Blobs).Where(b => b.Bytes.Length > 32 << 10).ToList();
