@@ -252,16 +252,7 @@ public sealed class AntiEntropy(
 
     private async Task CompareLogsAsync(RepairPeer peer, long epoch, ShardInventory inventory, List<int> shared, Tally tally, CancellationToken ct)
     {
-        var request = new CompareRequest { Kind = Kind.Logs, Node = self.Id, ViewEpoch = epoch };
-        foreach (var s in shared)
-        {
-            if (inventory.LogHashes.TryGetValue(s, out var hash))
-            {
-                request.Shards.Add(new ShardSummary { Shard = s, Hash = hash });
-            }
-        }
-        var reply = await peer.Repair.CompareAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
-        if (reply.ViewMismatch)
+        if (await CompareSummariesAsync(peer, Kind.Logs, epoch, inventory.LogHashes, shared, ct) is not { } reply)
         {
             return;
         }
@@ -304,6 +295,25 @@ public sealed class AntiEntropy(
         }
     }
 
+    /// <summary>
+    /// Sends a peer the summaries of the shared shards this node holds something in; its listing of the shards that
+    /// differ, or null when the peer follows another view epoch (compared again next pass).
+    /// </summary>
+    private async Task<CompareReply?> CompareSummariesAsync(
+        RepairPeer peer, Kind kind, long epoch, Dictionary<int, Google.Protobuf.ByteString> hashes, List<int> shared, CancellationToken ct)
+    {
+        var request = new CompareRequest { Kind = kind, Node = self.Id, ViewEpoch = epoch };
+        foreach (var s in shared)
+        {
+            if (hashes.TryGetValue(s, out var hash))
+            {
+                request.Shards.Add(new ShardSummary { Shard = s, Hash = hash });
+            }
+        }
+        var reply = await peer.Repair.CompareAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
+        return reply.ViewMismatch ? null : reply;
+    }
+
     /// <summary>Pulls the committed entries of a log this replica lacks, up to <paramref name="upTo"/>, from a peer; returns how many it committed.</summary>
     private async Task<long> PullEntriesAsync(RepairPeer peer, string log, long upTo, CancellationToken ct)
     {
@@ -335,16 +345,7 @@ public sealed class AntiEntropy(
 
     private async Task CompareBlobsAsync(RepairPeer peer, long epoch, ShardInventory inventory, List<int> shared, ReadPacer pacer, Tally tally, CancellationToken ct)
     {
-        var request = new CompareRequest { Kind = Kind.Blobs, Node = self.Id, ViewEpoch = epoch };
-        foreach (var s in shared)
-        {
-            if (inventory.BlobHashes.TryGetValue(s, out var hash))
-            {
-                request.Shards.Add(new ShardSummary { Shard = s, Hash = hash });
-            }
-        }
-        var reply = await peer.Repair.CompareAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct);
-        if (reply.ViewMismatch)
+        if (await CompareSummariesAsync(peer, Kind.Blobs, epoch, inventory.BlobHashes, shared, ct) is not { } reply)
         {
             return;
         }

@@ -132,17 +132,7 @@ public sealed class LogReplica(RecordStore store, Func<string, long, bool>? stal
                 {
                     break;
                 }
-                foreach (var op in entry.Ops)
-                {
-                    if (op.Delete)
-                    {
-                        batch.Put(op.Key, RecordStore.Tombstone(seq));
-                    }
-                    else
-                    {
-                        batch.Put(op.Key, op.Value.ToByteArray());
-                    }
-                }
+                ApplyOps(batch, entry);
                 state.Committed = seq;
                 state.CommittedBallot = entry.Ballot;
                 changed = true;
@@ -181,23 +171,7 @@ public sealed class LogReplica(RecordStore store, Func<string, long, bool>? stal
                 return Reply(AcceptResult.Rejected, state);
             }
             var batch = new RecordBatch();
-            var keys = new HashSet<string>(StringComparer.Ordinal);
-            string? after = null;
-            List<KeyValuePair<string, byte[]>> page;
-            do
-            {
-                page = store.Scan(EntryPrefix(request.Log), after, 512, tombstones: true);
-                foreach (var (suffix, raw) in page)
-                {
-                    batch.Delete(EntryPrefix(request.Log) + suffix);
-                    foreach (var op in Entry.Parser.ParseFrom(raw).Ops)
-                    {
-                        keys.Add(op.Key);
-                    }
-                    after = suffix;
-                }
-            }
-            while (page.Count == 512);
+            var keys = DeleteEntries(request.Log, batch);
             foreach (var key in keys)
             {
                 if (store.GetRaw(key) is { } value && RecordStore.IsTombstone(value))
@@ -389,23 +363,7 @@ public sealed class LogReplica(RecordStore store, Func<string, long, bool>? stal
         lock (LockOf(log))
         {
             var batch = new RecordBatch();
-            var keys = new HashSet<string>(StringComparer.Ordinal);
-            string? after = null;
-            List<KeyValuePair<string, byte[]>> page;
-            do
-            {
-                page = store.Scan(EntryPrefix(log), after, 512, tombstones: true);
-                foreach (var (suffix, raw) in page)
-                {
-                    batch.Delete(EntryPrefix(log) + suffix);
-                    foreach (var op in Entry.Parser.ParseFrom(raw).Ops)
-                    {
-                        keys.Add(op.Key);
-                    }
-                    after = suffix;
-                }
-            }
-            while (page.Count == 512);
+            var keys = DeleteEntries(log, batch);
             foreach (var key in keys)
             {
                 batch.Delete(key);
@@ -484,6 +442,29 @@ public sealed class LogReplica(RecordStore store, Func<string, long, bool>? stal
             }
             return batch.Count;
         }
+    }
+
+    /// <summary>Adds the deletion of every entry of a log to <paramref name="batch"/>; returns the keys those entries wrote.</summary>
+    private HashSet<string> DeleteEntries(string log, RecordBatch batch)
+    {
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        string? after = null;
+        List<KeyValuePair<string, byte[]>> page;
+        do
+        {
+            page = store.Scan(EntryPrefix(log), after, 512, tombstones: true);
+            foreach (var (suffix, raw) in page)
+            {
+                batch.Delete(EntryPrefix(log) + suffix);
+                foreach (var op in Entry.Parser.ParseFrom(raw).Ops)
+                {
+                    keys.Add(op.Key);
+                }
+                after = suffix;
+            }
+        }
+        while (page.Count == 512);
+        return keys;
     }
 
     private static void ApplyOps(RecordBatch batch, Entry entry)

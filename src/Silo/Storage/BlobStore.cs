@@ -80,6 +80,18 @@ public sealed partial class BlobStore : IByteService
         }
     }
 
+    /// <summary>
+    /// <see cref="EnsureRoom"/> for a blob this node does not hold yet (the same blob again is deduplicated, no new
+    /// bytes). Without a capacity it reads nothing: a push pays no extra index lookup.
+    /// </summary>
+    private void EnsureRoomFor(Digest digest, long more)
+    {
+        if (_capacity > 0 && Index(digest) is null)
+        {
+            EnsureRoom(more);
+        }
+    }
+
     private void Held(long delta)
     {
         if (_capacity > 0)
@@ -129,10 +141,7 @@ public sealed partial class BlobStore : IByteService
         var tmp = Path.Combine(_tmpRoot, Guid.NewGuid().ToString("N"));
         try
         {
-            if (Index(digest) is null)
-            {
-                EnsureRoom(expectedLength ?? 1);
-            }
+            EnsureRoomFor(digest, expectedLength ?? 1);
             using var hash = ResumableHash.Create(digest.Algorithm);
             // Read up to the inline threshold into memory first: a small blob then goes straight into RocksDB,
             // written once, instead of to a temporary file and again into RocksDB (loadtest/allinone).
@@ -161,10 +170,7 @@ public sealed partial class BlobStore : IByteService
             {
                 throw new RegistryException(ErrorCode.DigestInvalid);
             }
-            if (Index(digest) is null)
-            {
-                EnsureRoom(size);
-            }
+            EnsureRoomFor(digest, size);
             if (inline)
             {
                 CommitInline(digest, head.AsSpan(0, headLength).ToArray());
@@ -261,10 +267,7 @@ public sealed partial class BlobStore : IByteService
                     fs.Flush(flushToDisk: true);
                 }
             }
-            if (Index(digest) is null)
-            {
-                EnsureRoom(length);
-            }
+            EnsureRoomFor(digest, length);
             Commit(part, digest, length);
         }
         finally
