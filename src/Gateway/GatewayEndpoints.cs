@@ -29,6 +29,14 @@ public static class GatewayEndpoints
             sp.GetRequiredService<IOptions<AuthOptions>>().Value,
             sp.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>()["Wharf:DataPath"],
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Wharf.Auth")));
+        services.AddOptions<Abuse.RateLimitOptions>().BindConfiguration(Abuse.RateLimitOptions.Section)
+            .Validate(o => !o.Validate().Any(), "invalid Wharf:RateLimits settings").ValidateOnStart();
+        services.AddSingleton(sp => new Abuse.RateLimits(
+            sp.GetRequiredService<IOptions<Abuse.RateLimitOptions>>().Value, sp.GetRequiredService<AuthServices>().Proxies));
+        services.AddOptions<Abuse.ConnectionLimitOptions>().BindConfiguration(Abuse.ConnectionLimitOptions.Section)
+            .Validate(o => !o.Validate().Any(), "invalid Wharf:Limits settings").ValidateOnStart();
+        services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
+            .Configure<IOptions<Abuse.ConnectionLimitOptions>>((kestrel, limits) => limits.Value.ApplyTo(kestrel.Limits));
         services.AddSingleton<RegistryAuthFilter>();
         services.AddSingleton<TokenEndpoint>();
         return services;
@@ -45,19 +53,23 @@ public static class GatewayEndpoints
                 "keep it on 127.0.0.1 or set Wharf:Auth:Mode=Basic or Token with Wharf:Auth:Htpasswd (docs/security.md)");
         }
         var services = endpoints.ServiceProvider.GetRequiredService<AuthServices>();
+        var limits = endpoints.ServiceProvider.GetRequiredService<Abuse.RateLimits>();
+        var metrics = endpoints.ServiceProvider.GetRequiredService<Observability.WharfMetrics>();
+        var limitRequests = new Abuse.RateLimitFilter(limits, metrics, tokens: false);
+        var limitTokens = new Abuse.RateLimitFilter(limits, metrics, tokens: true);
         if (services.Tokens is { CanIssue: true })
         {
             var tokens = endpoints.ServiceProvider.GetRequiredService<TokenEndpoint>();
-            endpoints.MapGet("/auth/token", tokens.GetAsync);
-            endpoints.MapPost("/auth/token", tokens.PostAsync);
+            endpoints.MapGet("/auth/token", tokens.GetAsync).AddEndpointFilter(limitTokens);
+            endpoints.MapPost("/auth/token", tokens.PostAsync).AddEndpointFilter(limitTokens);
         }
-        endpoints.Map("/v2", (HttpContext c, DistributionApi api) => api.HandleAsync(c, "")).AddEndpointFilter(auth);
+        endpoints.Map("/v2", (HttpContext c, DistributionApi api) => api.HandleAsync(c, "")).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
         endpoints.Map("/v2/{**path}", (HttpContext c, DistributionApi api) =>
         {
             // The raw path keeps percent-encoding out of names and references: an encoded '/' is not a separator.
             var raw = c.Request.Path.Value ?? "";
             return api.HandleAsync(c, raw.Length > 4 ? raw[4..] : "");
-        }).AddEndpointFilter(auth);
+        }).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
         endpoints.MapGet("/healthz", () => Results.Text("ok"));
         return endpoints;
     }

@@ -34,6 +34,7 @@ public sealed class WharfMetrics : IDisposable
         ManifestCacheLookups = _meter.CreateCounter<long>("wharf.manifest.cache.lookups", description: "Manifest GET/HEAD lookups in this gateway's caches, by cache (resolution: a tag or digest under a lease; body: manifest bytes by digest) and result (hit, miss).");
         TagLeaseRevocations = _meter.CreateCounter<long>("wharf.tag_lease.revocations.received", description: "Lease revocations this gateway received from repository grains (a tag moved or deleted, a manifest deleted).");
         GrainCallRetries = _meter.CreateCounter<long>("wharf.grain.read_retries", description: "Read-only grain calls asked again after Orleans rejected them while their grain moved (a silo shutting down), by outcome (ok, failed).");
+        RateLimited = _meter.CreateCounter<long>("wharf.http.rate_limited", description: "Requests answered 429 by this gateway's rate limits, by class (ManifestReads, BlobReads, Listings, Writes, Tokens, FailedLogins).");
         _meter.CreateObservableGauge("wharf.placement.view.epoch", () => topology.Current.Epoch, description: "Epoch of the placement view this process follows.");
         _meter.CreateObservableGauge("wharf.placement.view.nodes", () => NodesByState(topology.Current), description: "Nodes in the placement view, by state.");
     }
@@ -49,6 +50,7 @@ public sealed class WharfMetrics : IDisposable
     public Counter<long> ManifestCacheLookups { get; }
     public Counter<long> TagLeaseRevocations { get; }
     public Counter<long> GrainCallRetries { get; }
+    public Counter<long> RateLimited { get; }
 
     /// <summary>Reports the bytes held by the manifest body cache (one cache per process).</summary>
     public void ObserveManifestCacheSize(Func<long> bytes) =>

@@ -1,0 +1,186 @@
+using System.Net;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http;
+using Wharf.Gateway.Auth;
+using Wharf.Gateway.Distribution;
+
+namespace Wharf.Gateway.Abuse;
+
+/// <summary>The classes of request that <see cref="RateLimitOptions"/> limits separately.</summary>
+public enum RequestClass
+{
+    ManifestReads,
+    BlobReads,
+    Listings,
+    Writes,
+    Tokens,
+}
+
+/// <summary>
+/// The token buckets of <see cref="RateLimitOptions"/>, one per caller and class, and the concurrent-upload cap.
+/// Buckets live in System.Threading.RateLimiting's partitioned limiters, which drop a caller's bucket once it has
+/// been idle and full for a while, so a scan from many addresses does not grow memory without bound.
+/// </summary>
+public sealed class RateLimits : IDisposable
+{
+    private readonly PartitionedRateLimiter<string>?[] _classes;
+    private readonly PartitionedRateLimiter<string>? _failedLogins;
+    private readonly PartitionedRateLimiter<string>? _uploads;
+    private readonly TrustedProxyList _proxies;
+
+    public RateLimits(RateLimitOptions options, TrustedProxyList proxies)
+    {
+        Options = options;
+        _proxies = proxies;
+        _classes =
+        [
+            Bucket(options.ManifestReads), Bucket(options.BlobReads), Bucket(options.Listings),
+            Bucket(options.Writes), Bucket(options.Tokens),
+        ];
+        _failedLogins = Bucket(options.FailedLogins);
+        if (options.ConcurrentUploads > 0)
+        {
+            _uploads = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetConcurrencyLimiter(key,
+                _ => new ConcurrencyLimiterOptions { PermitLimit = options.ConcurrentUploads, QueueLimit = 0 }));
+        }
+    }
+
+    public RateLimitOptions Options { get; }
+
+    /// <summary>Takes one request of <paramref name="kind"/> from the caller's bucket; false with the time until
+    /// the next one is allowed when it is empty.</summary>
+    public bool TryTake(RequestClass kind, string caller, out TimeSpan retryAfter) => Take(_classes[(int)kind], caller, 1, out retryAfter);
+
+    /// <summary>Holds one of the caller's concurrent-upload permits until disposed; null when the caller is at its cap.</summary>
+    public IDisposable? TryStartUpload(string caller)
+    {
+        if (_uploads is null)
+        {
+            return Nothing.Instance;
+        }
+        var lease = _uploads.AttemptAcquire(caller);
+        if (lease.IsAcquired)
+        {
+            return lease;
+        }
+        lease.Dispose();
+        return null;
+    }
+
+    /// <summary>Whether credentials from this address (and for this user name, when given) may still be checked;
+    /// false once too many were refused lately.</summary>
+    public bool MayTryLogin(string address, string? user, out TimeSpan retryAfter)
+    {
+        retryAfter = TimeSpan.Zero;
+        return Take(_failedLogins, "addr:" + address, 0, out retryAfter)
+            && (string.IsNullOrEmpty(user) || Take(_failedLogins, "user:" + user, 0, out retryAfter));
+    }
+
+    /// <summary>Counts refused credentials against the address and the user name.</summary>
+    public void LoginFailed(string address, string? user)
+    {
+        Take(_failedLogins, "addr:" + address, 1, out _);
+        if (!string.IsNullOrEmpty(user))
+        {
+            Take(_failedLogins, "user:" + user, 1, out _);
+        }
+    }
+
+    /// <summary>The request's client address: the connection's peer, or, when the peer is a trusted proxy, the
+    /// nearest address in <c>X-Forwarded-For</c> that is not itself a trusted proxy.</summary>
+    public string ClientAddress(HttpContext context)
+    {
+        var remote = context.Connection.RemoteIpAddress;
+        if (remote is not null && _proxies.IsTrusted(remote))
+        {
+            var forwarded = context.Request.Headers["X-Forwarded-For"].ToString().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            for (var i = forwarded.Length - 1; i >= 0; i--)
+            {
+                if (!IPAddress.TryParse(forwarded[i], out var hop))
+                {
+                    break;
+                }
+                remote = hop;
+                if (!_proxies.IsTrusted(hop))
+                {
+                    break;
+                }
+            }
+        }
+        if (remote is { IsIPv4MappedToIPv6: true })
+        {
+            remote = remote.MapToIPv4();
+        }
+        return remote?.ToString() ?? "unknown";
+    }
+
+    /// <summary>The class of a <c>/v2/</c> request.</summary>
+    public static RequestClass Classify(Route route, string method)
+    {
+        if (!HttpMethods.IsGet(method) && !HttpMethods.IsHead(method))
+        {
+            return RequestClass.Writes;
+        }
+        return route.Kind switch
+        {
+            RouteKind.Manifest => RequestClass.ManifestReads,
+            RouteKind.Blob => RequestClass.BlobReads,
+            _ => RequestClass.Listings,
+        };
+    }
+
+    public void Dispose()
+    {
+        foreach (var c in _classes)
+        {
+            c?.Dispose();
+        }
+        _failedLogins?.Dispose();
+        _uploads?.Dispose();
+    }
+
+    private static bool Take(PartitionedRateLimiter<string>? limiter, string key, int permits, out TimeSpan retryAfter)
+    {
+        retryAfter = TimeSpan.Zero;
+        if (limiter is null)
+        {
+            return true;
+        }
+        using var lease = limiter.AttemptAcquire(key, permits);
+        if (lease.IsAcquired)
+        {
+            return true;
+        }
+        retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
+        return false;
+    }
+
+    private static PartitionedRateLimiter<string>? Bucket(RateClass c)
+    {
+        if (!c.Limited)
+        {
+            return null;
+        }
+        // Whole tokens per period: ten refills a second above 10/s, else one token every 1/PerSecond seconds.
+        var (tokens, period) = c.PerSecond >= 10
+            ? ((int)Math.Max(1, Math.Round(c.PerSecond / 10)), TimeSpan.FromMilliseconds(100))
+            : (1, TimeSpan.FromSeconds(1 / c.PerSecond));
+        return PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = c.Burst,
+            TokensPerPeriod = tokens,
+            ReplenishmentPeriod = period,
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }));
+    }
+
+    private sealed class Nothing : IDisposable
+    {
+        public static readonly Nothing Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
+}
