@@ -22,6 +22,12 @@ public static class WharfCli
             Recursive = true,
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WHARF_ADMIN"),
         };
+        var clusterSecret = new Option<string?>("--cluster-secret")
+        {
+            Description = "The cluster secret, sent to silos' admin API (Wharf:Cluster:Secret); env WHARF_CLUSTER_SECRET",
+            Recursive = true,
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WHARF_CLUSTER_SECRET"),
+        };
         var timeout = new Option<int>("--timeout")
         {
             Description = "Seconds to wait for any one request",
@@ -42,6 +48,7 @@ public static class WharfCli
         root.Options.Add(registry);
         root.Options.Add(admin);
         root.Options.Add(timeout);
+        root.Options.Add(clusterSecret);
 
         HttpClient Client(ParseResult p, string? address = null)
         {
@@ -50,7 +57,12 @@ public static class WharfCli
             {
                 throw new CliException($"'{baseAddress}' is not an http(s) address");
             }
-            return new HttpClient { BaseAddress = uri, Timeout = TimeSpan.FromSeconds(p.GetValue(timeout)) };
+            var http = new HttpClient { BaseAddress = uri, Timeout = TimeSpan.FromSeconds(p.GetValue(timeout)) };
+            if (p.GetValue(clusterSecret) is { Length: > 0 } secret)
+            {
+                http.DefaultRequestHeaders.TryAddWithoutValidation("wharf-cluster-secret", secret);
+            }
+            return http;
         }
 
         var status = new Command("status", "The placement view (nodes, state, zone, weight, endpoints) and Orleans' membership") { json };

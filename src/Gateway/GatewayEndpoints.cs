@@ -54,9 +54,8 @@ public static class GatewayEndpoints
         }
         var services = endpoints.ServiceProvider.GetRequiredService<AuthServices>();
         var limits = endpoints.ServiceProvider.GetRequiredService<Abuse.RateLimits>();
-        var metrics = endpoints.ServiceProvider.GetRequiredService<Observability.WharfMetrics>();
-        var limitRequests = new Abuse.RateLimitFilter(limits, metrics, tokens: false);
-        var limitTokens = new Abuse.RateLimitFilter(limits, metrics, tokens: true);
+        var limitRequests = new Abuse.RateLimitFilter(limits, endpoints.ServiceProvider, tokens: false);
+        var limitTokens = new Abuse.RateLimitFilter(limits, endpoints.ServiceProvider, tokens: true);
         if (services.Tokens is { CanIssue: true })
         {
             var tokens = endpoints.ServiceProvider.GetRequiredService<TokenEndpoint>();

@@ -57,6 +57,15 @@ public static class GatewayHost
                 : Array.Empty<string>())
             .Concat((builder.Configuration.GetSection(Caching.ManifestCacheOptions.Section).Get<Caching.ManifestCacheOptions>() ?? new()).Validate())
             .ToList();
+        Membership.Security.ClusterSecret? secret = null;
+        try
+        {
+            secret = Membership.Security.ClusterSecret.From(builder.Configuration);
+        }
+        catch (ArgumentException e)
+        {
+            problems.Add(e.Message);
+        }
         if (problems.Count > 0)
         {
             Console.Error.WriteLine("wharf gateway: invalid configuration: " + string.Join("; ", problems));
@@ -97,9 +106,15 @@ public static class GatewayHost
                 r.Tags = [options.ClusterId];
             });
         }
+        Membership.Security.PeerCalls.Use(secret);
         builder.UseOrleansClient(client =>
         {
             MembershipSetup.ConfigureClient(client, options.Membership, options.ClusterId);
+            if (secret is not null)
+            {
+                // The gateway's Orleans connections prove the secret to the silos' gateway ports.
+                Membership.Security.ClusterHandshake.UseClusterHandshake(client, secret);
+            }
             client.AddActivityPropagation();
             // A read whose grain is moving (its silo shutting down) is asked again, not answered 503 (issue 11).
             client.AddOutgoingGrainCallFilter<Resilience.ReadOnlyGrainCallRetry>();

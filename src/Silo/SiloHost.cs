@@ -70,12 +70,23 @@ public static class SiloHost
             .Concat((builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new()).Validate())
             .Concat(cacheOptions.Validate())
             .ToList();
+        Membership.Security.ClusterSecret? secret = null;
+        try
+        {
+            secret = Membership.Security.ClusterSecret.From(builder.Configuration);
+        }
+        catch (ArgumentException e)
+        {
+            problems.Add(e.Message);
+        }
         if (problems.Count > 0)
         {
             Console.Error.WriteLine("wharf: invalid configuration: " + string.Join("; ", problems));
             return null;
         }
         ResumableHash.EnsureAvailable();
+        // Calls this process makes to peers' byte services carry the secret (every channel factory reads it).
+        Membership.Security.PeerCalls.Use(options.IsAllInOne ? null : secret);
 
         var dataPath = Path.GetFullPath(options.DataPath);
         Directory.CreateDirectory(dataPath);
@@ -157,6 +168,11 @@ public static class SiloHost
         {
             MembershipSetup.ConfigureSilo(silo, options.Membership, options.ClusterId, siloPort, gatewayPort);
             silo.Configure<EndpointOptions>(e => e.AdvertisedIPAddress = address);
+            if (secret is not null && !options.IsAllInOne)
+            {
+                // Silo-to-silo and gateway-to-silo Orleans connections prove the secret before Orleans speaks.
+                Membership.Security.ClusterHandshake.UseClusterHandshake(silo, secret);
+            }
             silo.Configure<GrainCollectionOptions>(g => g.CollectionAge = TimeSpan.FromMinutes(10));
             silo.AddActivityPropagation();
             silo.Services.AddPlacementDirector<ShardOwnerPlacementStrategy, ShardOwnerPlacementDirector>();
@@ -230,6 +246,14 @@ public static class SiloHost
         app.Lifetime.ApplicationStopped.Register(records.Dispose);
         app.Services.GetRequiredService<StoreMetrics>();
         app.UseWharfTelemetry();
+        if (secret is not null)
+        {
+            app.UseClusterSecret(secret, bytesPort);
+        }
+        else if (!options.IsAllInOne)
+        {
+            app.Logger.LogWarning("no Wharf:Cluster:Secret: anyone who reaches this silo's byte service ({Bytes}) and admin endpoints can read, write and delete blobs; set one on every silo and gateway (docs/security.md)", self.ByteEndpoint);
+        }
         if (options.IsAllInOne)
         {
             app.MapWharfGateway();

@@ -31,6 +31,8 @@ public sealed partial class ComposeTests
             RedirectStandardError = true,
             RedirectStandardOutput = true,
             WorkingDirectory = Repo.PathOf(Folder),
+            // What .env supplies on a real host (the file refuses to start without them).
+            Environment = { ["WHARF_CLUSTER_SECRET"] = "compose-test-cluster-secret-0123456789abcdef", ["WHARF_CONSUL_TOKEN"] = "6f1c1b0e-2c55-4c38-9d55-1d2b4a7e9f00" },
         };
         using var process = Process.Start(psi)!;
         var stderr = process.StandardError.ReadToEndAsync();
@@ -73,6 +75,27 @@ public sealed partial class ComposeTests
             Assert.Contains(Services, s => s.Key == consul.Host);
             Assert.Equal(8500, consul.Port);
         }
+    }
+
+    [Fact(Timeout = 10_000)]
+    public async Task Every_silo_and_gateway_gets_the_cluster_secret_and_the_consul_token_consul_enforces()
+    {
+        await Task.Yield();
+        foreach (var (name, service) in Of("silo").Concat(Of("gateway")))
+        {
+            var env = service.Environment();
+            Assert.True(env.TryGetValue("Wharf__Cluster__Secret", out var secret) && secret.StartsWith("${WHARF_CLUSTER_SECRET:?", StringComparison.Ordinal), $"{name}: no required cluster secret");
+            Assert.True(env.TryGetValue("Wharf__Membership__Token", out var token) && token.StartsWith("${WHARF_CONSUL_TOKEN:?", StringComparison.Ordinal), $"{name}: no required Consul token");
+        }
+        var consul = Services.Single(s => s.Key == "consul").Value.Environment();
+        using var acl = JsonDocument.Parse(consul["CONSUL_LOCAL_CONFIG"]);
+        var settings = acl.RootElement.GetProperty("acl");
+        Assert.True(settings.GetProperty("enabled").GetBoolean());
+        Assert.Equal("deny", settings.GetProperty("default_policy").GetString());
+        Assert.StartsWith("${WHARF_CONSUL_TOKEN:?", settings.GetProperty("tokens").GetProperty("initial_management").GetString());
+        var example = Repo.Read($"{Folder}/.env.example");
+        Assert.Contains("WHARF_CLUSTER_SECRET=", example);
+        Assert.Contains("WHARF_CONSUL_TOKEN=", example);
     }
 
     [Fact(Timeout = 10_000)]

@@ -57,9 +57,11 @@ public static class ConfigKeys
     private static readonly Dictionary<Host, HashSet<string>> Keys = new()
     {
         // ManifestCacheOptions (Wharf:Gateway) is bound by both hosts: silos grant the tag leases, gateways cache.
-        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls", .. CacheKeys]),
-        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress", .. CacheKeys]),
+        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls", .. ClusterSecretKeys, .. CacheKeys]),
+        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress", .. ClusterSecretKeys, .. CacheKeys]),
     };
+
+    private static string[] ClusterSecretKeys => ["Wharf:Cluster:Secret", "Wharf:Cluster:SecretFile"];
 
     private static string[] CacheKeys =>
         [.. typeof(Wharf.Gateway.Caching.ManifestCacheOptions).GetProperties().Where(p => p.CanWrite).Select(p => "Wharf:Gateway:" + p.Name)];
@@ -69,6 +71,9 @@ public static class ConfigKeys
     [
         (Host.Gateway, "Wharf:Gateway:AdvertisedAddress", "src/Gateway/GatewayHost.cs"),
         (Host.Silo, "Wharf:Cluster:BootstrapExpect", "src/Silo/SiloHost.cs"),
+        (Host.Silo, "Wharf:Cluster:Secret", "src/Membership/Security/ClusterSecret.cs"),
+        (Host.Gateway, "Wharf:Cluster:Secret", "src/Membership/Security/ClusterSecret.cs"),
+        (Host.Silo, "Wharf:Cluster:SecretFile", "src/Membership/Security/ClusterSecret.cs"),
     ];
 
     public static IReadOnlySet<string> For(Host host) => Keys[host];

@@ -12,8 +12,11 @@ namespace Wharf.Gateway.Abuse;
 /// has one and by address when anonymous; on <c>/auth/token</c> by address. An empty bucket answers 429
 /// <c>TOOMANYREQUESTS</c> with <c>Retry-After</c> (whole seconds), as do uploads past the caller's concurrent cap.
 /// </summary>
-public sealed class RateLimitFilter(RateLimits limits, WharfMetrics metrics, bool tokens) : IEndpointFilter
+public sealed class RateLimitFilter(RateLimits limits, IServiceProvider services, bool tokens) : IEndpointFilter
 {
+    // Resolved at the first refusal: the metrics need the topology feed, which a gateway connects at start, not at mapping.
+    private WharfMetrics? _metrics;
+
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
         var context = invocation.HttpContext;
@@ -52,7 +55,8 @@ public sealed class RateLimitFilter(RateLimits limits, WharfMetrics metrics, boo
 
     private async Task<object?> RefuseAsync(HttpContext context, RequestClass kind, TimeSpan retryAfter, string detail)
     {
-        metrics.RateLimited.Add(1, new KeyValuePair<string, object?>("class", kind.ToString()));
+        _metrics ??= (WharfMetrics)services.GetService(typeof(WharfMetrics))!;
+        _metrics.RateLimited.Add(1, new KeyValuePair<string, object?>("class", kind.ToString()));
         var seconds = (long)Math.Max(1, Math.Ceiling(retryAfter.TotalSeconds));
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         context.Response.Headers[DistributionApi.ApiVersionHeader] = "registry/2.0";

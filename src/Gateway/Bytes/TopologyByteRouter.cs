@@ -53,7 +53,7 @@ public sealed class TopologyByteRouter(TopologyFeed topology, LocalByteNode? loc
         {
             var channel = GrpcChannel.ForAddress(endpoint, new GrpcChannelOptions
             {
-                HttpHandler = new SocketsHttpHandler
+                HttpHandler = Wharf.Membership.Security.PeerCalls.Handler(new SocketsHttpHandler
                 {
                     EnableMultipleHttp2Connections = true,
                     // FACTS: larger HTTP/2 windows lift gRPC uploads from ~350 to ~530 MB/s on loopback.
@@ -62,7 +62,7 @@ public sealed class TopologyByteRouter(TopologyFeed topology, LocalByteNode? loc
                     KeepAlivePingDelay = TimeSpan.FromSeconds(20),
                     KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
                     PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-                },
+                }),
                 MaxReceiveMessageSize = 8 * 1024 * 1024,
                 // A node that restarts is reachable again within seconds: reconnect attempts back off to 2 s at most
                 // (gRPC's default grows to 120 s, during which every call fails at once with "Error connecting to subchannel").

@@ -55,7 +55,7 @@ public sealed class TopologyBlobPeers(TopologyFeed topology, NodeIdentity self) 
     {
         var channel = GrpcChannel.ForAddress(endpoint, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(3), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) },
+            HttpHandler = Wharf.Membership.Security.PeerCalls.Handler(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(3), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) }),
             MaxReceiveMessageSize = 64 * 1024 * 1024,
             MaxReconnectBackoff = TimeSpan.FromSeconds(2),
         });

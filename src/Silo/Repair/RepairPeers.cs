@@ -44,13 +44,13 @@ public sealed class RepairPeers : IRepairPeers, IDisposable
     {
         var channel = GrpcChannel.ForAddress(node.ByteEndpoint, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
+            HttpHandler = Wharf.Membership.Security.PeerCalls.Handler(new SocketsHttpHandler
             {
                 EnableMultipleHttp2Connections = true,
                 ConnectTimeout = TimeSpan.FromSeconds(3),
                 InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
                 PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-            },
+            }),
             MaxReceiveMessageSize = 64 * 1024 * 1024,
             MaxSendMessageSize = 64 * 1024 * 1024,
             InitialReconnectBackoff = TimeSpan.FromMilliseconds(200),

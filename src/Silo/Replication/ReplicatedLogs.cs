@@ -149,14 +149,14 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
     {
         var channel = GrpcChannel.ForAddress(node.ByteEndpoint, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
+            HttpHandler = Wharf.Membership.Security.PeerCalls.Handler(new SocketsHttpHandler
             {
                 EnableMultipleHttp2Connections = true,
                 ConnectTimeout = TimeSpan.FromSeconds(3),
                 KeepAlivePingDelay = TimeSpan.FromSeconds(20),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
                 PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            },
+            }),
             MaxReceiveMessageSize = 64 * 1024 * 1024,
             // A node that restarts is reachable again within seconds: reconnect attempts back off to 2 s at most
             // (gRPC's default grows to 120 s, during which every call fails at once with "Error connecting to subchannel").

@@ -22,7 +22,7 @@ public sealed record ClusterState(PlacementView View, IReadOnlyList<ClusterMembe
 }
 
 /// <summary>A silo of a <see cref="ClusterProcesses"/>: its process and the ports it keeps across restarts.</summary>
-public sealed class SiloNode(RegistryProcess process, int siloPort)
+public sealed class SiloNode(RegistryProcess process, int siloPort, int bytesPort = 0, int gatewayPort = 0)
 {
     public RegistryProcess Process { get; } = process;
 
@@ -33,6 +33,12 @@ public sealed class SiloNode(RegistryProcess process, int siloPort)
     public string NodeId => File.ReadAllText(Path.Combine(Process.DataPath, "node-id")).Trim();
 
     public Uri BaseAddress => Process.BaseAddress;
+
+    /// <summary>The byte service (gRPC over h2c).</summary>
+    public Uri ByteEndpoint { get; } = new($"http://127.0.0.1:{bytesPort}");
+
+    /// <summary>Orleans' gateway port, where gateway processes connect as clients.</summary>
+    public int OrleansGatewayPort { get; } = gatewayPort;
 }
 
 /// <summary>
@@ -63,11 +69,19 @@ public sealed class ClusterProcesses : IAsyncDisposable
     private readonly int replicas;
     private readonly string[] siloArguments;
 
-    private ClusterProcesses(RedisServer redis, int replicas, string[] siloArguments)
+    private readonly string[] gatewayArguments;
+
+    private ClusterProcesses(RedisServer redis, int replicas, string[] siloArguments, string? clusterSecret)
     {
         Redis = redis;
         this.replicas = replicas;
-        this.siloArguments = siloArguments;
+        string[] secret = clusterSecret is null ? [] : [$"--Wharf:Cluster:Secret={clusterSecret}"];
+        this.siloArguments = [.. siloArguments, .. secret];
+        gatewayArguments = secret;
+        if (clusterSecret is not null)
+        {
+            admin.DefaultRequestHeaders.Add("wharf-cluster-secret", clusterSecret);
+        }
     }
 
     public RedisServer Redis { get; }
@@ -83,9 +97,10 @@ public sealed class ClusterProcesses : IAsyncDisposable
     /// </summary>
     /// <param name="replicas">R; W is a majority of it (R = 3: W = 2).</param>
     /// <param name="siloArguments">More configuration for every silo, those started later too.</param>
-    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null)
+    /// <param name="clusterSecret">Wharf:Cluster:Secret for every silo and gateway (and the harness's admin calls).</param>
+    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null, string? clusterSecret = null)
     {
-        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas, siloArguments ?? []);
+        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas, siloArguments ?? [], clusterSecret);
         try
         {
             await Task.WhenAll(Enumerable.Range(0, siloCount).Select(_ => cluster.StartSiloAsync(ct)));
@@ -113,7 +128,7 @@ public sealed class ClusterProcesses : IAsyncDisposable
                 .. siloArguments,
             ],
             "readyz", passDataPath: true, ProcessLifetime, ct);
-        var node = new SiloNode(process, siloPort);
+        var node = new SiloNode(process, siloPort, bytesPort, gatewayPort);
         lock (silos)
         {
             silos.Add(node);
@@ -125,7 +140,7 @@ public sealed class ClusterProcesses : IAsyncDisposable
     {
         var gateway = await RegistryProcess.StartNodeAsync(
             RegistryProcess.GatewayAssemblyPath,
-            [.. MembershipArguments, "--Wharf:Liveness:GatewayListRefreshPeriod=00:00:01"],
+            [.. MembershipArguments, "--Wharf:Liveness:GatewayListRefreshPeriod=00:00:01", .. gatewayArguments],
             "readyz", passDataPath: false, ProcessLifetime, ct);
         lock (gateways)
         {
