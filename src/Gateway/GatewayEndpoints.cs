@@ -37,6 +37,12 @@ public static class GatewayEndpoints
             .Validate(o => !o.Validate().Any(), "invalid Wharf:Limits settings").ValidateOnStart();
         services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
             .Configure<IOptions<Abuse.ConnectionLimitOptions>>((kestrel, limits) => limits.Value.ApplyTo(kestrel.Limits));
+        services.AddOptions<Audit.AuditOptions>().BindConfiguration(Audit.AuditOptions.Section)
+            .Validate(o => !o.Validate().Any(), "invalid Wharf:Audit settings").ValidateOnStart();
+        services.AddSingleton(sp => new Audit.AuditLog(
+            sp.GetRequiredService<IOptions<Audit.AuditOptions>>().Value, sp.GetRequiredService<IGrainFactory>(),
+            sp.GetRequiredService<Observability.WharfMetrics>(), sp.GetRequiredService<ILogger<Audit.AuditLog>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<Audit.AuditLog>());
         services.AddSingleton<RegistryAuthFilter>();
         services.AddSingleton<TokenEndpoint>();
         return services;
@@ -56,19 +62,21 @@ public static class GatewayEndpoints
         var limits = endpoints.ServiceProvider.GetRequiredService<Abuse.RateLimits>();
         var limitRequests = new Abuse.RateLimitFilter(limits, endpoints.ServiceProvider, tokens: false);
         var limitTokens = new Abuse.RateLimitFilter(limits, endpoints.ServiceProvider, tokens: true);
+        var auditRequests = new Audit.AuditFilter(endpoints.ServiceProvider, limits, tokens: false);
+        var auditTokens = new Audit.AuditFilter(endpoints.ServiceProvider, limits, tokens: true);
         if (services.Tokens is { CanIssue: true })
         {
             var tokens = endpoints.ServiceProvider.GetRequiredService<TokenEndpoint>();
-            endpoints.MapGet("/auth/token", tokens.GetAsync).AddEndpointFilter(limitTokens);
-            endpoints.MapPost("/auth/token", tokens.PostAsync).AddEndpointFilter(limitTokens);
+            endpoints.MapGet("/auth/token", tokens.GetAsync).AddEndpointFilter(auditTokens).AddEndpointFilter(limitTokens);
+            endpoints.MapPost("/auth/token", tokens.PostAsync).AddEndpointFilter(auditTokens).AddEndpointFilter(limitTokens);
         }
-        endpoints.Map("/v2", (HttpContext c, DistributionApi api) => api.HandleAsync(c, "")).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
+        endpoints.Map("/v2", (HttpContext c, DistributionApi api) => api.HandleAsync(c, "")).AddEndpointFilter(auditRequests).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
         endpoints.Map("/v2/{**path}", (HttpContext c, DistributionApi api) =>
         {
             // The raw path keeps percent-encoding out of names and references: an encoded '/' is not a separator.
             var raw = c.Request.Path.Value ?? "";
             return api.HandleAsync(c, raw.Length > 4 ? raw[4..] : "");
-        }).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
+        }).AddEndpointFilter(auditRequests).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
         endpoints.MapGet("/healthz", () => Results.Text("ok"));
         return endpoints;
     }

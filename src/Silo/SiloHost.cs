@@ -149,6 +149,8 @@ public static class SiloHost
         services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath, options.Node.CapacityBytes));
         services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHostedService<Maintenance.UploadJanitor>();
+        services.AddSingleton<Maintenance.AuditJanitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<Maintenance.AuditJanitor>());
         services.AddSingleton<ScrubMetrics>();
         services.AddSingleton<Maintenance.IBlobPeers>(sp => new Maintenance.TopologyBlobPeers(topology, nodeId));
         services.AddSingleton<Maintenance.BlobScrubber>();
@@ -280,6 +282,7 @@ public static class SiloHost
             bytesPerSecond = options.Scrub.BytesPerSecond,
             lastPass = scrubber.LastPass,
         }));
+        app.MapGet("/admin/audit", Admin.AuditQuery.HandleAsync);
         app.MapGet("/admin/repair", (Repair.AntiEntropy repair) => Results.Json(RepairStatus(nodeId.Id, options.Repair, repair)));
         // Runs a pass now (after one in progress) and answers with it: operators after an incident, and tests.
         app.MapPost("/admin/repair", async (Repair.AntiEntropy repair, HttpContext context) =>

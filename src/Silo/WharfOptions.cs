@@ -38,6 +38,9 @@ public sealed class WharfOptions
 
     public RepairOptions Repair { get; set; } = new();
 
+    /// <summary>The audit log: silos drop hours older than its retention (gateways read the rest of the section).</summary>
+    public Gateway.Audit.AuditOptions Audit { get; set; } = new();
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(DataPath))
@@ -60,6 +63,10 @@ public sealed class WharfOptions
         if (!IsAllInOne && !string.Equals(Role, SiloRole, StringComparison.OrdinalIgnoreCase))
         {
             yield return $"Wharf:Role must be AllInOne or Silo, not '{Role}'";
+        }
+        foreach (var problem in Audit.Validate())
+        {
+            yield return problem;
         }
         foreach (var problem in Membership.Validate())
         {

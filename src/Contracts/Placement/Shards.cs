@@ -22,6 +22,9 @@ public static class Shards
 
     public static int OfCatalogShard(long catalogShard) => OfText("catalog\0" + catalogShard.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
+    /// <summary>An hour of the audit log (<c>yyyyMMddHH</c>).</summary>
+    public static int OfAuditHour(string hour) => OfText("audit\0" + hour);
+
     private static int OfText(string text)
     {
         Span<byte> hash = stackalloc byte[32];

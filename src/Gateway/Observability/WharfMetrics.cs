@@ -35,6 +35,8 @@ public sealed class WharfMetrics : IDisposable
         TagLeaseRevocations = _meter.CreateCounter<long>("wharf.tag_lease.revocations.received", description: "Lease revocations this gateway received from repository grains (a tag moved or deleted, a manifest deleted).");
         GrainCallRetries = _meter.CreateCounter<long>("wharf.grain.read_retries", description: "Read-only grain calls asked again after Orleans rejected them while their grain moved (a silo shutting down), by outcome (ok, failed).");
         RateLimited = _meter.CreateCounter<long>("wharf.http.rate_limited", description: "Requests answered 429 by this gateway's rate limits, by class (ManifestReads, BlobReads, Listings, Writes, Tokens, FailedLogins).");
+        AuditStored = _meter.CreateCounter<long>("wharf.audit.events.stored", description: "Audit events this gateway stored in the cluster.");
+        AuditDropped = _meter.CreateCounter<long>("wharf.audit.events.dropped", description: "Audit events this gateway could not record, by reason (queue_full, store_failed).");
         _meter.CreateObservableGauge("wharf.placement.view.epoch", () => topology.Current.Epoch, description: "Epoch of the placement view this process follows.");
         _meter.CreateObservableGauge("wharf.placement.view.nodes", () => NodesByState(topology.Current), description: "Nodes in the placement view, by state.");
     }
@@ -51,6 +53,8 @@ public sealed class WharfMetrics : IDisposable
     public Counter<long> TagLeaseRevocations { get; }
     public Counter<long> GrainCallRetries { get; }
     public Counter<long> RateLimited { get; }
+    public Counter<long> AuditStored { get; }
+    public Counter<long> AuditDropped { get; }
 
     /// <summary>Reports the bytes held by the manifest body cache (one cache per process).</summary>
     public void ObserveManifestCacheSize(Func<long> bytes) =>

@@ -12,7 +12,7 @@ namespace Wharf.Silo.Admin;
 public static class ClusterSecretMiddleware
 {
     /// <summary>The silo's own admin endpoints (the gateway's user admin API authenticates administrators itself).</summary>
-    private static readonly string[] AdminPaths = ["/admin/cluster", "/admin/nodes", "/admin/replication", "/admin/scrub", "/admin/repair"];
+    private static readonly string[] AdminPaths = ["/admin/cluster", "/admin/nodes", "/admin/replication", "/admin/scrub", "/admin/repair", "/admin/audit"];
 
     public static IApplicationBuilder UseClusterSecret(this IApplicationBuilder app, ClusterSecret secret, int bytesPort) =>
         app.Use(async (context, next) =>
