@@ -82,6 +82,19 @@ public sealed class RepairTests
         Assert.True(victimStatus.LastPass!.BlobsHeld >= missed.Sum(i => i.Blobs.Count), JsonSerializer.Serialize(victimStatus));
         Assert.True(victimStatus.BytesMoved >= missed.Sum(i => i.Blobs.Sum(b => (long)b.Bytes.Length)), JsonSerializer.Serialize(victimStatus));
 
+        // The returning silo's metrics say the same: the bytes and blobs it pulled, the log entries it caught up on,
+        // and nothing under-replicated on any silo.
+        var metrics = await admin.GetStringAsync(new Uri(victim.BaseAddress, "metrics"), ct);
+        Assert.Equal(victimStatus.BytesMoved, Metric(metrics, "wharf_repair_moved_bytes_total"));
+        Assert.True(Metric(metrics, "wharf_repair_copies_total", "kind=\"blob\"") >= missed.Sum(i => i.Blobs.Count), metrics);
+        Assert.True(Metric(metrics, "wharf_repair_copies_total", "kind=\"log\"") >= missed.Count, metrics);
+        foreach (var silo in cluster.Silos)
+        {
+            var text = await admin.GetStringAsync(new Uri(silo.BaseAddress, "metrics"), ct);
+            Assert.Equal(0, Metric(text, "wharf_repair_under_replicated"));
+            Assert.True(Metric(text, "wharf_repair_last_pass_completed_seconds") > 0, text);
+        }
+
         // Every image pulls back through both gateways; the deleted tag stays deleted (its manifest by digest remains).
         foreach (var http in gateways.All)
         {
@@ -100,6 +113,13 @@ public sealed class RepairTests
             + $"({rounds} round(s) of passes); the returning silo pulled {victimStatus.BytesMoved} bytes, "
             + $"{victimStatus.LastPass.LogsHeld} logs and {victimStatus.LastPass.BlobsHeld} blobs held");
     }
+
+    /// <summary>The sum of a metric's samples in Prometheus text, over the series whose labels contain <paramref name="label"/>.</summary>
+    private static double Metric(string text, string name, string? label = null) =>
+        text.Split('\n')
+            .Where(l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal))
+            .Where(l => label is null || l.Contains(label, StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     private static async Task<Status> RunPassAsync(HttpClient admin, SiloNode silo, CancellationToken ct)
     {
