@@ -98,12 +98,13 @@ public sealed class ClusterProcesses : IAsyncDisposable
     /// <param name="replicas">R; W is a majority of it (R = 3: W = 2).</param>
     /// <param name="siloArguments">More configuration for every silo, those started later too.</param>
     /// <param name="clusterSecret">Wharf:Cluster:Secret for every silo and gateway (and the harness's admin calls).</param>
-    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null, string? clusterSecret = null)
+    /// <param name="siloAssemblies">The build each silo runs (null or missing: this build), e.g. a previous version.</param>
+    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null, string? clusterSecret = null, string?[]? siloAssemblies = null)
     {
         var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas, siloArguments ?? [], clusterSecret);
         try
         {
-            await Task.WhenAll(Enumerable.Range(0, siloCount).Select(_ => cluster.StartSiloAsync(ct)));
+            await Task.WhenAll(Enumerable.Range(0, siloCount).Select(i => cluster.StartSiloAsync(ct, siloAssemblies?.ElementAtOrDefault(i))));
             await cluster.WaitUntilFormedAsync(TimeSpan.FromSeconds(60), ct);
             await Task.WhenAll(Enumerable.Range(0, gatewayCount).Select(_ => cluster.StartGatewayAsync(ct)));
         }
@@ -116,11 +117,11 @@ public sealed class ClusterProcesses : IAsyncDisposable
     }
 
     /// <summary>Starts one more silo on fresh ports and a fresh data folder; returns once it answers /readyz.</summary>
-    public async Task<SiloNode> StartSiloAsync(CancellationToken ct)
+    public async Task<SiloNode> StartSiloAsync(CancellationToken ct, string? assembly = null)
     {
         var (bytesPort, siloPort, gatewayPort) = (RegistryProcess.FreePort(), RegistryProcess.FreePort(), RegistryProcess.FreePort());
         var process = await RegistryProcess.StartNodeAsync(
-            RegistryProcess.SiloAssemblyPath,
+            assembly ?? RegistryProcess.SiloAssemblyPath,
             [
                 "--Wharf:Role=Silo", .. MembershipArguments, .. LivenessArguments,
                 $"--Wharf:Bytes:Port={bytesPort}", $"--Wharf:Orleans:SiloPort={siloPort}", $"--Wharf:Orleans:GatewayPort={gatewayPort}",

@@ -21,7 +21,7 @@ public sealed class RegistryProcess : IAsyncDisposable
     private Timer? watchdog;
 
     // A cluster member (StartNodeAsync): which assembly, its own arguments, its readiness path and its lifetime.
-    private readonly string? assemblyPath;
+    private string? assemblyPath;
     private readonly IReadOnlyList<string> arguments = [];
     private readonly string readyPath = "v2/";
     private readonly bool passDataPath = true;
@@ -98,8 +98,13 @@ public sealed class RegistryProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the process (again) on the same data folder and port and waits until it serves.</summary>
-    public async Task StartAgainAsync(CancellationToken ct = default)
+    /// <param name="assembly">Another build to run from now on (an upgrade in place); null: the same as before.</param>
+    public async Task StartAgainAsync(CancellationToken ct = default, string? assembly = null)
     {
+        if (assembly is not null)
+        {
+            assemblyPath = assembly;
+        }
         if (process is { HasExited: false })
         {
             throw new InvalidOperationException("the registry is still running");
@@ -289,6 +294,20 @@ public sealed class RegistryProcess : IAsyncDisposable
     private static readonly Lazy<string> SiloAssembly = new(() => BuiltAssembly("Silo", "Wharf.Silo.dll"));
 
     private static readonly Lazy<string> GatewayAssembly = new(() => BuiltAssembly("Gateway", "Wharf.Gateway.dll"));
+
+    /// <summary>The folder holding Cluster.sln above the test assembly: the repository the tests run from.</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Cluster.sln")))
+            {
+                dir = dir.Parent;
+            }
+            return dir?.FullName ?? throw new InvalidOperationException($"no Cluster.sln above {AppContext.BaseDirectory}");
+        }
+    }
 
     private static string BuiltAssembly(string project, string file)
     {
