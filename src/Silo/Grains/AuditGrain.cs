@@ -9,7 +9,7 @@ using Wharf.Silo.Storage;
 namespace Wharf.Silo.Grains;
 
 /// <summary>
-/// One hour of the audit log as a replicated log (<c>a/{yyyyMMddHH}</c>), led from an owner of its shard like a
+/// One hour of the audit log as a replicated log (<c>h/{yyyyMMddHH}</c>), led from an owner of its shard like a
 /// repository: each batch a gateway sends is one record, <c>au/{hour}/{unix ms}-{random}</c>, so the hour's
 /// batches read back in the order they were stored and survive a silo's loss exactly like repository records.
 /// </summary>
@@ -21,7 +21,7 @@ public sealed class AuditGrain(RecordStore records, ReplicatedLogs logs) : LogGr
 
     private string Hour => this.GetPrimaryKeyString();
 
-    protected override string LogId => "a/" + Hour;
+    protected override string LogId => "h/" + Hour;
 
     private string Prefix => $"au/{Hour}/";
 

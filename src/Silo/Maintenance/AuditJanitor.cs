@@ -48,7 +48,7 @@ public sealed class AuditJanitor(RecordStore records, ReplicatedLogs logs, Wharf
             {
                 break;
             }
-            if (logs.OwnedHere("a/" + hour))
+            if (logs.OwnedHere("h/" + hour))
             {
                 expired.Add(hour);
             }

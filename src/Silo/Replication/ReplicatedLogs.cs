@@ -123,14 +123,14 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
         return !(view.InTransition && epoch >= view.TransitionEpoch && Transitions.PreviousOwners(view, shard).Any(n => n.NodeId == selfNodeId));
     };
 
-    /// <summary>The shard of a log id: <c>r/{repository}</c>, <c>u/{upload id}</c>, <c>c/{catalog shard}</c>, <c>a/{audit hour}</c>.</summary>
+    /// <summary>The shard of a log id: <c>r/{repository}</c>, <c>u/{upload id}</c>, <c>c/{catalog shard}</c>, <c>h/{audit hour}</c>.</summary>
     public static int? ShardOfLog(string log) =>
         log.Length < 2 ? null : log[..2] switch
         {
             "r/" => Shards.OfRepository(log[2..]),
             "u/" => Shards.OfUpload(log[2..]),
             "c/" => long.TryParse(log[2..], System.Globalization.CultureInfo.InvariantCulture, out var n) ? Shards.OfCatalogShard(n) : null,
-            "a/" => Shards.OfAuditHour(log[2..]),
+            "h/" => Shards.OfAuditHour(log[2..]),
             _ => null,
         };
 
