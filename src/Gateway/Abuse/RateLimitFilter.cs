@@ -28,12 +28,11 @@ public sealed class RateLimitFilter(RateLimits limits, IServiceProvider services
             }
             return await next(invocation);
         }
-        var route = context.Features.Get<Route>();
-        if (route is null)
+        if (!limits.LimitsRequests)
         {
-            var raw = context.Request.Path.Value ?? "";
-            route = Route.Parse(raw.Length > 4 ? raw[4..] : "");
+            return await next(invocation);
         }
+        var route = Route.Of(context);
         var caller = RegistryAccess.Of(context)?.Subject is { } subject ? "id:" + subject : "addr:" + limits.ClientAddress(context);
         var kind = RateLimits.Classify(route, context.Request.Method);
         if (!limits.TryTake(kind, caller, out var retryAfter))

@@ -47,6 +47,9 @@ public sealed class RateLimits : IDisposable
 
     public RateLimitOptions Options { get; }
 
+    /// <summary>Whether any limit applies to <c>/v2/</c> requests (none by default: the filter then does nothing).</summary>
+    public bool LimitsRequests => _classes.Take((int)RequestClass.Tokens).Any(c => c is not null) || _uploads is not null;
+
     /// <summary>Takes one request of <paramref name="kind"/> from the caller's bucket; false with the time until
     /// the next one is allowed when it is empty.</summary>
     public bool TryTake(RequestClass kind, string caller, out TimeSpan retryAfter) => Take(_classes[(int)kind], caller, 1, out retryAfter);

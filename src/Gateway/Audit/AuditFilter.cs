@@ -17,6 +17,11 @@ public sealed class AuditFilter(IServiceProvider services, Abuse.RateLimits limi
 
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
+        if (!tokens)
+        {
+            // Parsed once here, before the auth filter and the API, which take it from the request's features.
+            Route.Of(invocation.HttpContext);
+        }
         var result = await next(invocation);
         var log = _log ??= (AuditLog)services.GetService(typeof(AuditLog))!;
         if (!log.Options.Enabled)
@@ -43,7 +48,7 @@ public sealed class AuditFilter(IServiceProvider services, Abuse.RateLimits limi
     {
         var request = context.Request;
         var status = context.Response.StatusCode;
-        var route = context.Features.Get<Route>() ?? Route.Parse((request.Path.Value ?? "").Length > 4 ? request.Path.Value![4..] : "");
+        var route = Route.Of(context);
         var method = request.Method;
         var header = request.Headers.Authorization.ToString();
         var basicUser = RegistryAuthFilter.TryBasic(header, out var user, out _) ? user : null;

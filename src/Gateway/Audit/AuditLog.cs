@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -136,41 +137,54 @@ public sealed class AuditLog : BackgroundService
         {
             return;
         }
-        var byHour = new Dictionary<string, StringBuilder>(StringComparer.Ordinal);
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        var all = new StringBuilder();
+        // Each hour's events as JSON lines, serialized straight to UTF-8 (no strings in between).
+        var byHour = new Dictionary<string, (ArrayBufferWriter<byte> Lines, int Count)>(StringComparer.Ordinal);
+        var hour = "";
+        ArrayBufferWriter<byte>? lines = null;
         foreach (var e in batch)
         {
-            var line = JsonSerializer.Serialize(e, AuditJson.Default.AuditEvent);
-            all.Append(line).Append('\n');
-            var hour = HourOf(e.Time);
-            if (!byHour.TryGetValue(hour, out var lines))
+            var of = HourOf(e.Time);
+            if (lines is null || of != hour)
             {
-                byHour[hour] = lines = new StringBuilder();
+                hour = of;
+                if (!byHour.TryGetValue(hour, out var entry))
+                {
+                    entry = (new ArrayBufferWriter<byte>(64 * 1024), 0);
+                }
+                lines = entry.Lines;
+                byHour[hour] = entry;
             }
-            lines.Append(line).Append('\n');
-            counts[hour] = counts.GetValueOrDefault(hour) + 1;
+            using (var json = new Utf8JsonWriter(lines))
+            {
+                JsonSerializer.Serialize(json, e, AuditJson.Default.AuditEvent);
+            }
+            lines.Write("\n"u8);
+            byHour[hour] = (lines, byHour[hour].Count + 1);
         }
         if (!string.IsNullOrEmpty(_options.File))
         {
             try
             {
-                await File.AppendAllTextAsync(_options.File, all.ToString(), cancellationToken);
+                await using var file = new FileStream(_options.File, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.Asynchronous);
+                foreach (var (_, (buffer, _)) in byHour)
+                {
+                    await file.WriteAsync(buffer.WrittenMemory, cancellationToken);
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 _logger.LogWarning("audit log: cannot append to {File}: {Error}", _options.File, e.Message);
             }
         }
-        foreach (var (hour, lines) in byHour)
+        foreach (var (of, (buffer, count)) in byHour)
         {
-            var bytes = Encoding.UTF8.GetBytes(lines.ToString());
+            var bytes = buffer.WrittenSpan.ToArray();
             for (var attempt = 0; ; attempt++)
             {
                 try
                 {
-                    await _grains.GetGrain<IAuditGrain>(hour).Append(bytes);
-                    _metrics.AuditStored.Add(counts[hour]);
+                    await _grains.GetGrain<IAuditGrain>(of).Append(bytes);
+                    _metrics.AuditStored.Add(count);
                     break;
                 }
                 catch (Exception e) when (e is not OperationCanceledException && attempt < 4)
@@ -179,8 +193,8 @@ public sealed class AuditLog : BackgroundService
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    _metrics.AuditDropped.Add(counts[hour], new KeyValuePair<string, object?>("reason", "store_failed"));
-                    _logger.LogWarning("audit log: could not store hour {Hour}'s batch in the cluster: {Error}", hour, e.Message);
+                    _metrics.AuditDropped.Add(count, new KeyValuePair<string, object?>("reason", "store_failed"));
+                    _logger.LogWarning("audit log: could not store hour {Hour}'s batch in the cluster: {Error}", of, e.Message);
                     break;
                 }
             }

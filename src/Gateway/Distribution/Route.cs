@@ -39,6 +39,19 @@ public sealed partial record Route(RouteKind Kind, string Name = "", string Argu
     [GeneratedRegex("^(?<name>.+)/referrers/(?<arg>[^/]+)$", RegexOptions.CultureInvariant)]
     private static partial Regex ReferrersPattern();
 
+    /// <summary>The request's route, parsed once per request and kept in its features (filters and the API share it).</summary>
+    public static Route Of(Microsoft.AspNetCore.Http.HttpContext context)
+    {
+        if (context.Features.Get<Route>() is { } known)
+        {
+            return known;
+        }
+        var raw = context.Request.Path.Value ?? "";
+        var route = Parse(raw.Length > 4 ? raw[4..] : "");
+        context.Features.Set(route);
+        return route;
+    }
+
     /// <summary>Parses the path after <c>/v2/</c>.</summary>
     public static Route Parse(string path)
     {
