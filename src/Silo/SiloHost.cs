@@ -282,7 +282,7 @@ public static class SiloHost
             bytesPerSecond = options.Scrub.BytesPerSecond,
             lastPass = scrubber.LastPass,
         }));
-        app.MapGet("/admin/audit", Admin.AuditQuery.HandleAsync);
+        app.MapGet("/admin/audit", (HttpContext c, IGrainFactory g) => Wharf.Gateway.Audit.AuditQuery.HandleAsync(c, g));
         app.MapGet("/admin/repair", (Repair.AntiEntropy repair) => Results.Json(RepairStatus(nodeId.Id, options.Repair, repair)));
         // Runs a pass now (after one in progress) and answers with it: operators after an incident, and tests.
         app.MapPost("/admin/repair", async (Repair.AntiEntropy repair, HttpContext context) =>

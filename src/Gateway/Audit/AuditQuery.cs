@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using Wharf.Contracts.Grains;
-using Wharf.Gateway.Audit;
 
-namespace Wharf.Silo.Admin;
+namespace Wharf.Gateway.Audit;
 
 /// <summary>
 /// <c>GET /admin/audit?from=&amp;to=&amp;repository=&amp;identity=&amp;action=&amp;limit=</c>: the audit log's events
