@@ -113,9 +113,14 @@ public static class GatewayTls
           podman, buildah, skopeo:  sudo mkdir -p /etc/containers/certs.d/{hostPort} && sudo cp {caPath} /etc/containers/certs.d/{hostPort}/ca.crt
                                     (or per command: copy ca.crt alone into a folder and pass --cert-dir FOLDER;
                                      skopeo copy: --src-cert-dir / --dest-cert-dir)
-          containerd:               ctr images pull --tlscacert {caPath} {hostPort}/REPO:TAG
-                                    (CRI, nerdctl: /etc/containerd/certs.d/{hostPort}/hosts.toml with
-                                     [host."https://{hostPort}"] ca = "{caPath}")
+          containerd (ctr):         ctr images pull --tlscacert {caPath} --hosts-dir DIR {hostPort}/REPO:TAG
+                                    where DIR/{hostPort}/hosts.toml holds: server = "https://{hostPort}"
+                                      [host."https://{hostPort}"]
+                                        capabilities = ["pull", "resolve", "push"]
+                                    (without it ctr speaks plain HTTP to localhost and 127.0.0.1)
+          containerd (CRI, nerdctl): /etc/containerd/certs.d/{hostPort}/hosts.toml as above, with ca = "{caPath}" in the [host] table
+          all of them at once:      sudo cp {caPath} /usr/local/share/ca-certificates/wharf-dev.crt && sudo update-ca-certificates
+        details: docs/security.md, "TLS"
         """;
 
     private static string? UrlHost(string url) =>

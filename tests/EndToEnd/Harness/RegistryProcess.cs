@@ -155,7 +155,7 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     private async Task WaitUntilServingAsync(Process p, CancellationToken ct)
     {
-        using var http = new HttpClient(ReadinessHandler()) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        using var http = CreateHttpClient(TimeSpan.FromSeconds(2));
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < StartTimeout)
         {
@@ -184,8 +184,11 @@ public sealed class RegistryProcess : IAsyncDisposable
         Assert.Fail($"the registry did not answer /{readyPath} within {StartTimeout.TotalSeconds} s\n{Log}");
     }
 
+    /// <summary>A client of this process; over https it trusts only <see cref="DevelopmentCaPath"/>.</summary>
+    public HttpClient CreateHttpClient(TimeSpan timeout) => new(TrustingHandler()) { BaseAddress = BaseAddress, Timeout = timeout };
+
     /// <summary>Over https, a certificate is accepted only if it chains to <see cref="DevelopmentCaPath"/> (once it exists).</summary>
-    private HttpMessageHandler ReadinessHandler() => new SocketsHttpHandler
+    private HttpMessageHandler TrustingHandler() => new SocketsHttpHandler
     {
         SslOptions = new System.Net.Security.SslClientAuthenticationOptions
         {
