@@ -300,8 +300,9 @@ def load_data(server, made):
     return {"manifest_digest": mdigest, "hot": ld, "ws": [d for _, d in made["ws"]]}
 
 
-def wrk(server, path_lines, method="GET", headers=(), duration=None):
-    """Runs wrk at CONNS connections; path_lines: the request paths (one picked at random per request)."""
+def wrk(server, path_lines, method="GET", headers=(), duration=None, url=None):
+    """Runs wrk at CONNS connections; path_lines: the request paths (one picked at random per request); url: the
+    base URL when not http://127.0.0.1:<server.port> (an https port, say)."""
     script = os.path.join(server.tmp, "wrk.lua")
     with open(script, "w") as f:
         f.write("local paths = {" + ",".join(json.dumps(p) for p in path_lines) + "}\n")
@@ -310,7 +311,7 @@ def wrk(server, path_lines, method="GET", headers=(), duration=None):
         f.write("request = function()\n  return wrk.format(" + json.dumps(method) + ", paths[math.random(#paths)], {" + hdr + "})\nend\n")
     c0 = server.cpu()
     out = subprocess.run(["wrk", "-t", str(THREADS), "-c", str(CONNS), "-d", f"{duration or DURATION}s", "--latency", "-s", script,
-                          f"http://127.0.0.1:{server.port}"], capture_output=True, text=True, timeout=(duration or DURATION) + 60).stdout
+                          url or f"http://127.0.0.1:{server.port}"], capture_output=True, text=True, timeout=(duration or DURATION) + 60).stdout
     cpu = server.cpu() - c0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
