@@ -64,6 +64,7 @@ public sealed class DevelopmentCertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Key_files_are_readable_by_the_owner_only()
     {
         var made = DevelopmentCertificateAuthority.Ensure(folder, []);
@@ -75,7 +76,7 @@ public sealed class DevelopmentCertificateAuthorityTests : IDisposable
     [Fact(Timeout = 60_000)]
     public async Task Kestrel_serves_the_development_certificate_valid_for_each_name_to_a_client_trusting_only_the_CA()
     {
-        await using var server = await TlsServer.StartAsync(new TlsOptions { Mode = "Development", DevelopmentNames = ["registry.example.test"] }, folder);
+        await using var server = await TlsServer.StartAsync(new TlsOptions { Mode = "Development", DevelopmentNames = ["registry.example.test"] }, folder, TestContext.Current.CancellationToken);
         using var ca = LoadCertificate(Path.Combine(folder, DevelopmentCertificateAuthority.CaCertificateFile));
         foreach (var name in new[] { "localhost", "127.0.0.1", "::1", Environment.MachineName.ToLowerInvariant(), "registry.example.test" })
         {
@@ -93,7 +94,7 @@ public sealed class DevelopmentCertificateAuthorityTests : IDisposable
     [Fact(Timeout = 60_000)]
     public async Task TLS_1_2_and_1_3_are_served_and_TLS_1_0_and_1_1_refused()
     {
-        await using var server = await TlsServer.StartAsync(new TlsOptions { Mode = "Development" }, folder);
+        await using var server = await TlsServer.StartAsync(new TlsOptions { Mode = "Development" }, folder, TestContext.Current.CancellationToken);
         using var ca = LoadCertificate(Path.Combine(folder, DevelopmentCertificateAuthority.CaCertificateFile));
         await using (var tls12 = await server.HandshakeAsync(ca, "localhost", SslProtocols.Tls12))
         {
@@ -120,7 +121,7 @@ public sealed class DevelopmentCertificateAuthorityTests : IDisposable
     [Fact(Timeout = 60_000)]
     public async Task ALPN_negotiates_h2_and_falls_back_to_http_1_1()
     {
-        await using var server = await TlsServer.StartAsync(new TlsOptions { Mode = "Development" }, folder);
+        await using var server = await TlsServer.StartAsync(new TlsOptions { Mode = "Development" }, folder, TestContext.Current.CancellationToken);
         using var ca = LoadCertificate(Path.Combine(folder, DevelopmentCertificateAuthority.CaCertificateFile));
         await using (var h2 = await server.HandshakeAsync(ca, "localhost", alpn: [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11]))
         {

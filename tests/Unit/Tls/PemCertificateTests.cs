@@ -22,7 +22,7 @@ public sealed class PemCertificateTests : IDisposable
         using var leaf = Issue(intermediate, "CN=localhost", isCa: false, "localhost", "127.0.0.1");
         var (certificate, key) = Write("server", leaf, intermediate);
 
-        await using var server = await TlsServer.StartAsync(new TlsOptions { Certificate = certificate, Key = key }, null);
+        await using var server = await TlsServer.StartAsync(new TlsOptions { Certificate = certificate, Key = key }, null, TestContext.Current.CancellationToken);
         using var trusted = X509CertificateLoader.LoadCertificate(root.RawData);
         await using var ssl = await server.HandshakeAsync(trusted, "127.0.0.1");
         Assert.Equal(leaf.Thumbprint, new X509Certificate2(ssl.RemoteCertificate!).Thumbprint);
@@ -35,7 +35,7 @@ public sealed class PemCertificateTests : IDisposable
         using var first = Issue(root, "CN=first", isCa: false, "localhost");
         using var second = Issue(root, "CN=second", isCa: false, "localhost");
         var (certificate, key) = Write("server", first);
-        await using var server = await TlsServer.StartAsync(new TlsOptions { Certificate = certificate, Key = key }, null);
+        await using var server = await TlsServer.StartAsync(new TlsOptions { Certificate = certificate, Key = key }, null, TestContext.Current.CancellationToken);
         using var trusted = X509CertificateLoader.LoadCertificate(root.RawData);
         Assert.Equal("CN=first", await ServedSubjectAsync(server, trusted));
 

@@ -28,7 +28,7 @@ internal sealed class TlsServer : IAsyncDisposable
 
     public int Port { get; }
 
-    public static async Task<TlsServer> StartAsync(TlsOptions options, string? developmentPath)
+    public static async Task<TlsServer> StartAsync(TlsOptions options, string? developmentPath, CancellationToken ct)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--urls", "https://127.0.0.1:0"] });
         builder.Logging.ClearProviders();
@@ -36,7 +36,7 @@ internal sealed class TlsServer : IAsyncDisposable
         Assert.Null(problem);
         var app = builder.Build();
         app.MapGet("/", (HttpContext c) => c.Request.Protocol);
-        await app.StartAsync(TestContext.Current.CancellationToken);
+        await app.StartAsync(ct);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         return new TlsServer(app, new Uri(address).Port);
     }
