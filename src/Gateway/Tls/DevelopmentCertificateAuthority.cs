@@ -44,13 +44,13 @@ public static class DevelopmentCertificateAuthority
     {
         var now = (time ?? TimeProvider.System).GetUtcNow();
         var names = NamesFor(extraNames);
-        Directory.CreateDirectory(folder);
         var caCrt = Path.Combine(folder, CaCertificateFile);
         var caKey = Path.Combine(folder, CaKeyFile);
         var serverCrt = Path.Combine(folder, ServerCertificateFile);
         var serverKey = Path.Combine(folder, ServerKeyFile);
         try
         {
+            Directory.CreateDirectory(folder);
             var caCreated = false;
             X509Certificate2 ca;
             if (File.Exists(caCrt) && File.Exists(caKey))
