@@ -336,8 +336,9 @@ def load_data(server, made):
     return {"manifest_digest": mdigest, "hot": ld, "ws": [d for _, d in made["ws"]]}
 
 
-def wrk(server, path_lines, method="GET", headers=(), duration=None):
-    """Runs wrk at CONNS connections; path_lines: the request paths (one picked at random per request)."""
+def wrk(server, path_lines, method="GET", headers=(), duration=None, url=None):
+    """Runs wrk at CONNS connections; path_lines: the request paths (one picked at random per request); url: the
+    base URL when not http://127.0.0.1:<server.port> (an https port, say)."""
     script = os.path.join(server.tmp, "wrk.lua")
     with open(script, "w") as f:
         f.write("local paths = {" + ",".join(json.dumps(p) for p in path_lines) + "}\n")
@@ -346,9 +347,9 @@ def wrk(server, path_lines, method="GET", headers=(), duration=None):
         f.write("request = function()\n  return wrk.format(" + json.dumps(method) + ", paths[math.random(#paths)], {" + hdr + "})\nend\n")
     c0 = server.cpu()
     # One wrk per gateway, the connections split between them, side by side (a balancer's work, without its cost).
-    fronts = server.front
+    fronts = [None] if url else server.front
     runs = [subprocess.Popen(["wrk", "-t", str(max(1, THREADS // len(fronts))), "-c", str(max(1, CONNS // len(fronts))), "-d", f"{duration or DURATION}s",
-                              "--latency", "-s", script, f"http://127.0.0.1:{port}"], stdout=subprocess.PIPE, text=True) for port in fronts]
+                              "--latency", "-s", script, url or f"http://127.0.0.1:{port}"], stdout=subprocess.PIPE, text=True) for port in fronts]
     outs = [r.communicate(timeout=(duration or DURATION) + 60)[0] for r in runs]
     cpu = server.cpu() - c0
     rps = total = errors = 0

@@ -43,10 +43,6 @@ public static class GatewayHost
     public static WebApplication? Build(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
-        {
-            builder.WebHost.UseUrls("http://127.0.0.1:5000");
-        }
         var options = builder.Configuration.GetSection("Wharf").Get<GatewayOptions>() ?? new GatewayOptions();
         var auth = builder.Configuration.GetSection(Wharf.Gateway.Auth.AuthOptions.Section).Get<Wharf.Gateway.Auth.AuthOptions>() ?? new();
         var problems = options.Validate()
@@ -65,6 +61,15 @@ public static class GatewayHost
         catch (ArgumentException e)
         {
             problems.Add(e.Message);
+        }
+        if (problems.Count == 0)
+        {
+            using var bootLogs = LoggerFactory.Create(l => l.AddConsole());
+            var tls = builder.Configuration.GetSection(Tls.TlsOptions.Section).Get<Tls.TlsOptions>() ?? new();
+            if (Tls.GatewayTls.Configure(builder, tls, developmentPath: null, bootLogs.CreateLogger("Wharf.Gateway.Tls")) is { } tlsProblem)
+            {
+                problems.Add(tlsProblem);
+            }
         }
         if (problems.Count > 0)
         {
@@ -91,7 +96,7 @@ public static class GatewayHost
         services.AddWharfGateway();
         if (options.Membership.IsConsul)
         {
-            var url = new Uri((builder.Configuration["urls"] ?? builder.Configuration["ASPNETCORE_URLS"] ?? "http://127.0.0.1:5000").Split(';')[0]
+            var url = new Uri(Tls.GatewayTls.ListenUrls(builder.Configuration).DefaultIfEmpty(Tls.GatewayTls.DefaultPlainUrl).First()
                 .Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal));
             var host = builder.Configuration["Wharf:Gateway:AdvertisedAddress"] ?? (url.Host is "0.0.0.0" or "localhost" ? "127.0.0.1" : url.Host);
             services.AddConsulServiceRegistration(r =>
@@ -102,7 +107,7 @@ public static class GatewayHost
                 r.ServiceId = $"wharf-gateway-{Environment.MachineName}-{url.Port}";
                 r.ServiceAddress = host;
                 r.Port = url.Port;
-                r.HealthUrl = $"http://{host}:{url.Port}/healthz";
+                r.HealthUrl = $"{url.Scheme}://{host}:{url.Port}/healthz";
                 r.Tags = [options.ClusterId];
             });
         }

@@ -8,6 +8,7 @@ using Wharf.Gateway;
 using Wharf.Gateway.Bytes;
 using Wharf.Gateway.Caching;
 using Wharf.Gateway.Observability;
+using Wharf.Gateway.Tls;
 using Wharf.Membership;
 using Wharf.Membership.Consul;
 using Wharf.Membership.Topology;
@@ -90,6 +91,16 @@ public static class SiloHost
 
         var dataPath = Path.GetFullPath(options.DataPath);
         Directory.CreateDirectory(dataPath);
+        var tls = builder.Configuration.GetSection(TlsOptions.Section).Get<TlsOptions>() ?? new TlsOptions();
+        if (options.IsAllInOne)
+        {
+            using var tlsLogs = LoggerFactory.Create(l => l.AddConsole());
+            if (GatewayTls.Configure(builder, tls, Path.Combine(dataPath, "tls"), tlsLogs.CreateLogger("Wharf.Gateway.Tls")) is { } tlsProblem)
+            {
+                Console.Error.WriteLine("wharf: invalid configuration: " + tlsProblem);
+                return null;
+            }
+        }
         var nodeId = NodeIdentity.LoadOrCreate(dataPath);
         var address = IPAddress.Parse(options.Node.Address);
         var siloPort = options.Orleans.SiloPort == 0 ? FreePort(address) : options.Orleans.SiloPort;
@@ -187,10 +198,6 @@ public static class SiloHost
 
         if (options.IsAllInOne)
         {
-            if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
-            {
-                builder.WebHost.UseUrls("http://127.0.0.1:5000");
-            }
             services.AddSingleton<IByteRouter>(sp => new ObservedByteRouter(
                 new TopologyByteRouter(topology, new LocalByteNode(nodeId.Id, sp.GetRequiredService<IByteService>())), sp.GetRequiredService<WharfMetrics>()));
             services.AddWharfGateway();
@@ -242,6 +249,10 @@ public static class SiloHost
         }
 
         var app = builder.Build();
+        if (!options.IsAllInOne && tls.IsEnabled)
+        {
+            app.Logger.LogWarning("Wharf:Tls is ignored on a silo: it serves the registry API only in the all-in-one and the gateway process");
+        }
         app.Logger.LogInformation(
             "wharf {Role}: node {NodeId}, data in {DataPath}, silo port {SiloPort}{Bytes}",
             options.IsAllInOne ? "all-in-one" : "silo", nodeId.Id, dataPath, siloPort, options.IsAllInOne ? "" : $", byte service {self.ByteEndpoint}");

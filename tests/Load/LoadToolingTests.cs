@@ -47,6 +47,19 @@ public sealed class LoadToolingTests
         Assert.Contains("errors 0", output);
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task TlsCostSmokePrintsHttpHttpsAndTheRatios()
+    {
+        var env = new Dictionary<string, string> { ["SMOKE"] = "1" };
+        var (code, output) = await Run(Path.Combine(Root, "loadtest", "bench", "tls_cost.py"), env, TimeSpan.FromMinutes(2.5), TestContext.Current.CancellationToken);
+        Assert.True(code == 0, $"SMOKE=1 loadtest/bench/tls_cost.py exited {code}:\n{output}");
+        Assert.Contains("manifest GET by tag", output);
+        Assert.Contains("https / http, keep-alive:", output);
+        Assert.Contains("https / http, close:", output);
+        Assert.Contains("round 1 https keep-alive:", output);
+        Assert.DoesNotContain("wrk errors", output);
+    }
+
     static string Root
     {
         get

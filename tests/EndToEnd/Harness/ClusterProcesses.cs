@@ -137,24 +137,35 @@ public sealed class ClusterProcesses : IAsyncDisposable
         return node;
     }
 
-    private async Task StartGatewayAsync(CancellationToken ct)
+    /// <summary>
+    /// Starts one more gateway; with <paramref name="scheme"/> <c>https</c> and
+    /// <c>--Wharf:Tls:Mode=Development --Wharf:Tls:DevelopmentPath=tls</c> its CA is the process's <see cref="RegistryProcess.DevelopmentCaPath"/>
+    /// (a gateway runs in its own folder). Without <paramref name="probeGrainCall"/> (a gateway with auth, where an
+    /// anonymous probe answers 401) the caller waits for the Orleans client itself.
+    /// </summary>
+    public async Task<RegistryProcess> StartGatewayAsync(CancellationToken ct, string[]? arguments = null, string scheme = "http", bool probeGrainCall = true)
     {
         var gateway = await RegistryProcess.StartNodeAsync(
             RegistryProcess.GatewayAssemblyPath,
-            [.. MembershipArguments, "--Wharf:Liveness:GatewayListRefreshPeriod=00:00:01", .. gatewayArguments],
-            "readyz", passDataPath: false, ProcessLifetime, ct);
+            [.. MembershipArguments, "--Wharf:Liveness:GatewayListRefreshPeriod=00:00:01", .. gatewayArguments, .. arguments ?? []],
+            "readyz", passDataPath: false, ProcessLifetime, ct, scheme);
         lock (gateways)
         {
             gateways.Add(gateway);
         }
+        if (!probeGrainCall)
+        {
+            return gateway;
+        }
         // The gateway's Orleans client may still be connecting: ready once a grain call (an unknown repository's
         // tags) answers 404 rather than 503.
-        using var http = new HttpClient { BaseAddress = gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        using var http = gateway.CreateHttpClient(TimeSpan.FromSeconds(5));
         await Eventually(TimeSpan.FromSeconds(60), async () =>
         {
             using var response = await http.GetAsync("v2/e2e/cluster/probe/tags/list", ct);
             return response.StatusCode == HttpStatusCode.NotFound;
         }, () => $"gateway {gateway.Host} does not answer a grain call\n{gateway.Log}", ct);
+        return gateway;
     }
 
     /// <summary>Waits until every running silo sees all running silos Active in membership and in the view.</summary>

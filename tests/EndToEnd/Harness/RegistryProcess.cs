@@ -26,6 +26,7 @@ public sealed class RegistryProcess : IAsyncDisposable
     private readonly string readyPath = "v2/";
     private readonly bool passDataPath = true;
     private readonly TimeSpan? maxLifetime;
+    private readonly string scheme = "http";
 
     private RegistryProcess(string dataPath, int port, bool ownsDataPath)
     {
@@ -34,9 +35,10 @@ public sealed class RegistryProcess : IAsyncDisposable
         this.ownsDataPath = ownsDataPath;
     }
 
-    private RegistryProcess(string dataPath, int port, string assemblyPath, IReadOnlyList<string> arguments, string readyPath, bool passDataPath, TimeSpan maxLifetime)
+    private RegistryProcess(string dataPath, int port, string assemblyPath, IReadOnlyList<string> arguments, string readyPath, bool passDataPath, TimeSpan maxLifetime, string scheme)
         : this(dataPath, port, ownsDataPath: true)
     {
+        this.scheme = scheme;
         this.assemblyPath = assemblyPath;
         this.arguments = arguments;
         this.readyPath = readyPath;
@@ -49,7 +51,10 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     /// <summary><c>127.0.0.1:PORT</c>, as clients write it in image references.</summary>
     public string Host => $"127.0.0.1:{Port}";
-    public Uri BaseAddress => new($"http://{Host}/");
+    public Uri BaseAddress => new($"{scheme}://{Host}/");
+
+    /// <summary>An https node in Wharf:Tls:Mode=Development: the CA it made in its data folder, which clients trust.</summary>
+    public string DevelopmentCaPath => Path.Combine(DataPath, "tls", "ca.crt");
     public int? Pid => process is { HasExited: false } p ? p.Id : null;
 
     /// <summary>Everything the process printed so far (all starts), for failure messages.</summary>
@@ -76,15 +81,18 @@ public sealed class RegistryProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts a cluster member: <c>dotnet ASSEMBLY --urls http://127.0.0.1:PORT [--Wharf:DataPath=FOLDER] ARGUMENTS</c>
+    /// Starts a cluster member: <c>dotnet ASSEMBLY --urls SCHEME://127.0.0.1:PORT [--Wharf:DataPath=FOLDER] ARGUMENTS</c>
     /// in a fresh folder (deleted on dispose), ready when <paramref name="readyPath"/> answers 200. A process still
-    /// running <paramref name="maxLifetime"/> after a start is killed by its PID, whatever the test does.
+    /// running <paramref name="maxLifetime"/> after a start is killed by its PID, whatever the test does. With
+    /// <paramref name="scheme"/> <c>https</c> (and Wharf:Tls:Mode=Development in the arguments) readiness is asked
+    /// over TLS, trusting only the CA the node made in its data folder.
     /// </summary>
     public static async Task<RegistryProcess> StartNodeAsync(
-        string assemblyPath, IReadOnlyList<string> arguments, string readyPath, bool passDataPath, TimeSpan maxLifetime, CancellationToken ct = default)
+        string assemblyPath, IReadOnlyList<string> arguments, string readyPath, bool passDataPath, TimeSpan maxLifetime, CancellationToken ct = default,
+        string scheme = "http")
     {
         var data = TempFolders.Create("wharf-e2e-node-");
-        var node = new RegistryProcess(data, FreePort(), assemblyPath, arguments, readyPath, passDataPath, maxLifetime);
+        var node = new RegistryProcess(data, FreePort(), assemblyPath, arguments, readyPath, passDataPath, maxLifetime, scheme);
         try
         {
             await node.StartAgainAsync(ct);
@@ -119,7 +127,7 @@ public sealed class RegistryProcess : IAsyncDisposable
         };
         info.ArgumentList.Add(assemblyPath ?? SiloAssemblyPath);
         info.ArgumentList.Add("--urls");
-        info.ArgumentList.Add($"http://{Host}");
+        info.ArgumentList.Add($"{scheme}://{Host}");
         if (passDataPath)
         {
             info.ArgumentList.Add($"--Wharf:DataPath={DataPath}");
@@ -152,7 +160,7 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     private async Task WaitUntilServingAsync(Process p, CancellationToken ct)
     {
-        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        using var http = CreateHttpClient(TimeSpan.FromSeconds(2));
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < StartTimeout)
         {
@@ -180,6 +188,31 @@ public sealed class RegistryProcess : IAsyncDisposable
         ExternalProcess.KillTree(p);
         Assert.Fail($"the registry did not answer /{readyPath} within {StartTimeout.TotalSeconds} s\n{Log}");
     }
+
+    /// <summary>A client of this process; over https it trusts only <see cref="DevelopmentCaPath"/>.</summary>
+    public HttpClient CreateHttpClient(TimeSpan timeout) => new(TrustingHandler()) { BaseAddress = BaseAddress, Timeout = timeout };
+
+    /// <summary>Over https, a certificate is accepted only if it chains to <see cref="DevelopmentCaPath"/> (once it exists).</summary>
+    private HttpMessageHandler TrustingHandler() => new SocketsHttpHandler
+    {
+        SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null || !File.Exists(DevelopmentCaPath)
+                    || (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) != System.Net.Security.SslPolicyErrors.None)
+                {
+                    return false;
+                }
+                using var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(DevelopmentCaPath);
+                using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                chain.ChainPolicy.CustomTrustStore.Add(ca);
+                return chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate));
+            },
+        },
+    };
 
     /// <summary>SIGKILL: no shutdown code runs, as in a power cut of the process.</summary>
     public void Kill()
