@@ -12,6 +12,7 @@ public static class GrainTypes
     public const string Repository = "wharf.repository";
     public const string Upload = "wharf.upload";
     public const string CatalogShard = "wharf.catalog-shard";
+    public const string Access = "wharf.access";
 }
 
 /// <summary>
@@ -60,6 +61,7 @@ public sealed class ShardOwnerPlacementDirector(TopologyFeed topology) : IPlacem
             GrainTypes.Repository => Shards.OfRepository(id.Key.ToString()!),
             GrainTypes.Upload => Shards.OfUpload(id.Key.ToString()!),
             GrainTypes.CatalogShard => Shards.OfCatalogShard(id.GetIntegerKey()),
+            GrainTypes.Access => Shards.OfAccess(),
             _ => throw new InvalidOperationException($"no shard function for grain type {type}"),
         };
     }
