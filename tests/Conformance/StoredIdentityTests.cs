@@ -254,7 +254,7 @@ public sealed class StoredIdentityTests(StoredIdentityFixture registry) : IClass
             }
         }
         while (status == HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(5));
-        TestContext.Current.SendDiagnosticMessage($"revocation refused after {clock.ElapsedMilliseconds} ms");
+        TestContext.Current.TestOutputHelper?.WriteLine($"revocation refused after {clock.ElapsedMilliseconds} ms");
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"refused only after {clock.ElapsedMilliseconds} ms");
         using (var login = await registry.Basic("robot$" + name, secret).GetAsync("/auth/token?service=wharf-registry", Ct))
@@ -407,6 +407,56 @@ public sealed class StoredIdentityTests(StoredIdentityFixture registry) : IClass
         var names = (await OkAsync(mine)).AsArray().Select(p => p!["name"]!.GetValue<string>()).ToList();
         Assert.Contains($"in-{user}", names);
         Assert.DoesNotContain("bootstrap-admin", names);
+    }
+}
+
+/// <summary><c>wharf users|robots|teams|policies</c> against the gateway's admin API.</summary>
+public sealed class IdentityCliTests(StoredIdentityFixture registry) : IClassFixture<StoredIdentityFixture>
+{
+    private async Task<(int Code, string Output, string Errors)> WharfAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var errors = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(output), Ansi = Spectre.Console.AnsiSupport.No,
+            ColorSystem = Spectre.Console.ColorSystemSupport.NoColors, Interactive = Spectre.Console.InteractionSupport.No,
+        });
+        var code = await Wharf.Cli.WharfCli.RunAsync(["--registry", registry.Address.ToString(), .. args], console, errors, TestContext.Current.CancellationToken);
+        return (code, output.ToString(), errors.ToString());
+    }
+
+    [Fact(Timeout = 120000)]
+    public async Task The_cli_lists_creates_revokes_and_deletes_and_a_refusal_is_one_line_and_a_nonzero_exit()
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        Environment.SetEnvironmentVariable("WHARF_PASSWORD", StoredIdentityFixture.RootPassword);
+        Environment.SetEnvironmentVariable("WHARF_NEW_PASSWORD", "gina-Pass-12");
+        var created = await WharfAsync("users", "create", $"gina{suffix}", "--user", "root");
+        Assert.True(created.Code == 0, created.Errors);
+        Assert.Contains($"gina{suffix}", (await WharfAsync("users", "list", "--user", "root")).Output);
+        var robot = await WharfAsync("robots", "create", $"cli{suffix}", "--expires-in", "3600", "--user", "root");
+        Assert.True(robot.Code == 0, robot.Errors);
+        Assert.Matches($"^robot\\$cli{suffix} \\S{{40,}}", robot.Output.Trim());
+        Assert.Equal(0, (await WharfAsync("robots", "revoke", $"cli{suffix}", "--user", "root")).Code);
+        Assert.Contains("(revoked)", (await WharfAsync("robots", "list", "--user", "root")).Output);
+        Assert.Equal(0, (await WharfAsync("teams", "create", $"t{suffix}", "--member", $"gina{suffix}", "--member", $"robot$cli{suffix}", "--user", "root")).Code);
+        Assert.Contains($"t{suffix}: gina{suffix}, robot$cli{suffix}", (await WharfAsync("teams", "list", "--user", "root")).Output);
+        var policy = await WharfAsync("policies", "create", $"p{suffix}", "--subject", $"team:t{suffix}", "--repository", $"t{suffix}/**", "--action", "pull", "--user", "root");
+        Assert.True(policy.Code == 0, policy.Errors);
+        Assert.Contains($"p{suffix}: team:t{suffix} may pull on t{suffix}/**", (await WharfAsync("policies", "list", "--user", "root")).Output);
+        foreach (var (kind, name) in new[] { ("policies", $"p{suffix}"), ("teams", $"t{suffix}"), ("robots", $"cli{suffix}"), ("users", $"gina{suffix}") })
+        {
+            var deleted = await WharfAsync(kind, "delete", name, "--user", "root");
+            Assert.True(deleted.Code == 0, deleted.Errors);
+        }
+        var missing = await WharfAsync("users", "delete", $"gina{suffix}", "--user", "root");
+        Assert.Equal(1, missing.Code);
+        Assert.Equal($"wharf: user gina{suffix} does not exist (NOT_FOUND, 404)", missing.Errors.Trim());
+        var denied = await WharfAsync("users", "list", "--user", "alice");
+        Assert.Equal(1, denied.Code);
+        Assert.Single(denied.Errors.Trim().Split('\n'));
+        Assert.Contains("401", denied.Errors);
     }
 }
 
