@@ -62,6 +62,7 @@ public sealed class ClusterProcesses : IAsyncDisposable
 
     private readonly int replicas;
     private readonly string[] siloArguments;
+    private string[] gatewayArguments = [];
 
     private ClusterProcesses(RedisServer redis, int replicas, string[] siloArguments)
     {
@@ -83,9 +84,10 @@ public sealed class ClusterProcesses : IAsyncDisposable
     /// </summary>
     /// <param name="replicas">R; W is a majority of it (R = 3: W = 2).</param>
     /// <param name="siloArguments">More configuration for every silo, those started later too.</param>
-    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null)
+    /// <param name="gatewayArguments">More configuration for every gateway (auth, for one).</param>
+    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null, string[]? gatewayArguments = null)
     {
-        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas, siloArguments ?? []);
+        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas, siloArguments ?? []) { gatewayArguments = gatewayArguments ?? [] };
         try
         {
             await Task.WhenAll(Enumerable.Range(0, siloCount).Select(_ => cluster.StartSiloAsync(ct)));
@@ -125,7 +127,7 @@ public sealed class ClusterProcesses : IAsyncDisposable
     {
         var gateway = await RegistryProcess.StartNodeAsync(
             RegistryProcess.GatewayAssemblyPath,
-            [.. MembershipArguments, "--Wharf:Liveness:GatewayListRefreshPeriod=00:00:01"],
+            [.. MembershipArguments, "--Wharf:Liveness:GatewayListRefreshPeriod=00:00:01", .. gatewayArguments],
             "readyz", passDataPath: false, ProcessLifetime, ct);
         lock (gateways)
         {
@@ -137,7 +139,8 @@ public sealed class ClusterProcesses : IAsyncDisposable
         await Eventually(TimeSpan.FromSeconds(60), async () =>
         {
             using var response = await http.GetAsync("v2/e2e/cluster/probe/tags/list", ct);
-            return response.StatusCode == HttpStatusCode.NotFound;
+            // With auth on, 401 comes before any grain call: /healthz then, and the test waits for what it needs.
+            return response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Unauthorized;
         }, () => $"gateway {gateway.Host} does not answer a grain call\n{gateway.Log}", ct);
     }
 
