@@ -27,6 +27,7 @@ public sealed class StoredAccess : BackgroundService, IAccessWatcher
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentDictionary<string, (string PasswordHash, DateTimeOffset Until)> _verified = new(StringComparer.Ordinal);
+    private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
     private IAccessWatcher? _reference;
     private volatile AccessView _current;
 
@@ -41,8 +42,20 @@ public sealed class StoredAccess : BackgroundService, IAccessWatcher
     /// <summary>The state as last read; replaced whole.</summary>
     public AccessView Current => _current;
 
-    /// <summary>Completes once the state was read from the cluster (or after <paramref name="wait"/>, whatever comes first).</summary>
-    public Task ReadyAsync(TimeSpan wait) => _loaded.Task.IsCompleted ? Task.CompletedTask : Task.WhenAny(_loaded.Task, Task.Delay(wait));
+    /// <summary>
+    /// Completes once the state was read from the cluster, or at the latest <paramref name="wait"/> after this process
+    /// started: a request right after a start waits for the stored users; once that time is past, a cluster that
+    /// cannot answer delays nobody (the htpasswd file and configured policies still work).
+    /// </summary>
+    public Task ReadyAsync(TimeSpan wait)
+    {
+        if (_loaded.Task.IsCompleted)
+        {
+            return Task.CompletedTask;
+        }
+        var left = _started + wait - DateTimeOffset.UtcNow;
+        return left <= TimeSpan.Zero ? Task.CompletedTask : Task.WhenAny(_loaded.Task, Task.Delay(left));
+    }
 
     public bool Loaded => _loaded.Task.IsCompleted;
 
