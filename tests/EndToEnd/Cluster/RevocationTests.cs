@@ -11,7 +11,8 @@ namespace Wharf.Tests.EndToEnd.Cluster;
 
 /// <summary>
 /// Revocation pushed (docs/security.md "Revocation"): one silo and two gateway processes in Token mode sharing one
-/// signing key; a robot revoked through gateway A is refused by gateway B, token obtained before included, within 2 s.
+/// signing key; skopeo logs in as a robot and pushes; the robot revoked through gateway A is refused by gateway B,
+/// token obtained before included, within 2 s, and skopeo's next push fails.
 /// </summary>
 public sealed class RevocationTests
 {
@@ -65,6 +66,13 @@ public sealed class RevocationTests
             {
                 Assert.Equal(HttpStatusCode.Accepted, upload.StatusCode);
             }
+            // A real client logs in as the robot like as any user, and pushes through gateway B.
+            using var tools = new ContainerTools();
+            var source = new OciLayout(Directory.CreateDirectory(Path.Combine(scratch, "src")).FullName);
+            source.AddImage("v1", [32 << 10]);
+            var host = cluster.Gateways[1].Host;
+            await tools.SkopeoAsync("login", "--tls-verify=false", "--authfile", tools.AuthFile, "-u", "robot$ci", "-p", secret, host).EnsureSuccessAsync();
+            await tools.SkopeoAsync("copy", "--dest-tls-verify=false", "--dest-authfile", tools.AuthFile, source.Reference("v1"), $"docker://{host}/e2e/ci/app:v1").EnsureSuccessAsync();
 
             using (var revoked = await a.PostAsync("admin/v1/robots/ci/revoke", null, ct))
             {
@@ -87,6 +95,8 @@ public sealed class RevocationTests
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"gateway B refused it only after {clock.ElapsedMilliseconds} ms");
             using var login = await robotOnB.GetAsync("auth/token?service=wharf-registry", ct);
             Assert.Equal(HttpStatusCode.Unauthorized, login.StatusCode);
+            var refused = await tools.SkopeoAsync("copy", "--dest-tls-verify=false", "--dest-authfile", tools.AuthFile, source.Reference("v1"), $"docker://{host}/e2e/ci/app:v2");
+            Assert.NotEqual(0, refused.ExitCode);
         }
         finally
         {
