@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CsCheck;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -377,6 +378,55 @@ public sealed class StoredIdentityTests(StoredIdentityFixture registry) : IClass
         var free = Unique("free") + "/app";
         await client.PushImageAsync(free, "v1");
         await client.PushImageAsync(free, "v1");
+    }
+
+    [Fact(Timeout = 180000)]
+    public async Task Random_admin_requests_get_json_answers_and_never_a_5xx()
+    {
+        using var root = Root();
+        var text = Gen.String[Gen.Char["{}[]\":,. az09$*/-_tfn"], 0, 80];
+        var value = Gen.OneOf<JsonNode?>(
+            text.Select(t => (JsonNode?)JsonValue.Create(t)),
+            Gen.Long.Select(l => (JsonNode?)JsonValue.Create(l)),
+            Gen.Bool.Select(b => (JsonNode?)JsonValue.Create(b)),
+            Gen.Const((JsonNode?)null),
+            Gen.String[Gen.Char.AlphaNumeric, 0, 12].Array[0, 4].Select(a => (JsonNode?)new JsonArray([.. a.Select(x => (JsonNode?)JsonValue.Create(x))])),
+            Gen.Int[0, 9].Select(i => (JsonNode?)new JsonObject { ["x"] = i }));
+        string[] keys = ["name", "password", "disabled", "members", "subjects", "repositories", "actions", "immutableTags", "expiresInSeconds", "expires", "description"];
+        var structured = Gen.Int[0, keys.Length - 1].Select(value).Array[0, 6].Select(pairs =>
+        {
+            var o = new JsonObject();
+            foreach (var (k, v) in pairs)
+            {
+                o[keys[k]] = v?.DeepClone();
+            }
+            return o.ToJsonString();
+        });
+        var body = Gen.OneOf(text, structured);
+        var segment = Gen.String[Gen.Char["az09$.-_"], 1, 10].Where(x => x is not ("root" or "bootstrap-admin"));
+        string[] resources = ["users", "robots", "teams", "policies", "nothing"];
+        string[] methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+        var path = Gen.Select(Gen.Int[0, resources.Length - 1].Select(i => resources[i]), segment, Gen.Int[0, 2])
+            .Select((resource, name, depth) => depth switch { 0 => resource, 1 => $"{resource}/{name}", _ => $"{resource}/{name}/revoke" });
+        var method = Gen.Int[0, methods.Length - 1].Select(i => methods[i]);
+        await Gen.Select(method, path, body).SampleAsync(async (m, p, b) =>
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(m), "/admin/v1/" + p);
+            if (m is "POST" or "PUT" or "PATCH")
+            {
+                request.Content = new StringContent(b, Encoding.UTF8, "application/json");
+            }
+            using var response = await root.SendAsync(request, Ct);
+            var status = (int)response.StatusCode;
+            Assert.True(status is 200 or 201 or 204 or 400 or 404 or 405 or 409, $"{m} {p} {b} → {status}: {await response.Content.ReadAsStringAsync(Ct)}");
+            if (status != 204)
+            {
+                Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            }
+        }, iter: 300, threads: 1);
+        // The administrator is still there.
+        using var users = await root.GetAsync("/admin/v1/users/root", Ct);
+        Assert.Equal(HttpStatusCode.OK, users.StatusCode);
     }
 
     [Fact(Timeout = 60000)]
