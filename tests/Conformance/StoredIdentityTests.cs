@@ -482,6 +482,19 @@ public sealed class IdentityCliTests(StoredIdentityFixture registry) : IClassFix
         var suffix = Guid.NewGuid().ToString("N")[..8];
         Environment.SetEnvironmentVariable("WHARF_PASSWORD", StoredIdentityFixture.RootPassword);
         Environment.SetEnvironmentVariable("WHARF_NEW_PASSWORD", "gina-Pass-12");
+        try
+        {
+            await RunCommandsAsync(suffix);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("WHARF_PASSWORD", null);
+            Environment.SetEnvironmentVariable("WHARF_NEW_PASSWORD", null);
+        }
+    }
+
+    private async Task RunCommandsAsync(string suffix)
+    {
         var created = await WharfAsync("users", "create", $"gina{suffix}", "--user", "root");
         Assert.True(created.Code == 0, created.Errors);
         Assert.Contains($"gina{suffix}", (await WharfAsync("users", "list", "--user", "root")).Output);

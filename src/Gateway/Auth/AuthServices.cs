@@ -83,7 +83,8 @@ public sealed class AuthServices
     /// </summary>
     public bool IsRevoked(TokenClaims claims)
     {
-        if (Stored is null || claims.Subject.Length == 0)
+        // An external issuer's subjects are its own: the store neither issued nor can revoke them.
+        if (Stored is null || claims.Subject.Length == 0 || Options.Token.IsExternal)
         {
             return false;
         }
