@@ -34,6 +34,11 @@ public static class WharfCli
             Recursive = true,
             DefaultValueFactory = _ => 300,
         };
+        var user = new Option<string?>("--user", "-u")
+        {
+            Description = "An administrator's name for users/robots/teams/policies (password: env WHARF_PASSWORD); env WHARF_USER",
+            Recursive = true,
+        };
         var json = new Option<bool>("--json") { Description = "Print the cluster as JSON, for scripts" };
         var repoArg = new Argument<string>("repository") { Description = "A repository name, e.g. team/app" };
         var refArg = new Argument<string>("reference") { Description = "repository:tag or repository@sha256:..." };
@@ -44,11 +49,12 @@ public static class WharfCli
         var replicasOption = new Option<int>("--replicas") { Description = "R: copies of every key", Required = true };
         var quorumOption = new Option<int>("--write-quorum") { Description = "W: owners that hold a write before it is acknowledged (more than R / 2)", Required = true };
 
-        var root = new RootCommand("wharf: operate a Wharf registry (status, nodes, replication, repositories, backup and restore)");
+        var root = new RootCommand("wharf: operate a Wharf registry (status, nodes, replication, repositories, backup and restore, users, robots, teams, policies)");
         root.Options.Add(registry);
         root.Options.Add(admin);
         root.Options.Add(timeout);
         root.Options.Add(clusterSecret);
+        root.Options.Add(user);
 
         HttpClient Client(ParseResult p, string? address = null)
         {
@@ -178,6 +184,10 @@ public static class WharfCli
         };
 
         foreach (var c in new[] { status, repos, tags, rm, backup, restore, probe, node, replication })
+        {
+            root.Subcommands.Add(c);
+        }
+        foreach (var c in IdentityCommands.Build(p => Client(p), user, console.Profile.Out.Writer, errors))
         {
             root.Subcommands.Add(c);
         }

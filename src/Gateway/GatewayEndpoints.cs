@@ -25,10 +25,15 @@ public static class GatewayEndpoints
             sp.GetRequiredService<IOptions<ManifestCacheOptions>>().Value, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<Observability.WharfMetrics>()));
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
             .Validate(o => !o.Validate().Any(), "invalid Wharf:Auth settings").ValidateOnStart();
+        services.AddSingleton(sp => new StoredAccess(
+            sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<IOptions<AuthOptions>>().Value, sp.GetRequiredService<ILogger<StoredAccess>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<StoredAccess>());
         services.AddSingleton(sp => new AuthServices(
             sp.GetRequiredService<IOptions<AuthOptions>>().Value,
             sp.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>()["Wharf:DataPath"],
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Wharf.Auth")));
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Wharf.Auth"),
+            sp.GetRequiredService<StoredAccess>()));
+        services.AddSingleton<AdminApi>();
         services.AddOptions<Abuse.RateLimitOptions>().BindConfiguration(Abuse.RateLimitOptions.Section)
             .Validate(o => !o.Validate().Any(), "invalid Wharf:RateLimits settings").ValidateOnStart();
         services.AddSingleton(sp => new Abuse.RateLimits(
@@ -77,6 +82,8 @@ public static class GatewayEndpoints
             var raw = c.Request.Path.Value ?? "";
             return api.HandleAsync(c, raw.Length > 4 ? raw[4..] : "");
         }).AddEndpointFilter(auditRequests).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
+        var admin = endpoints.ServiceProvider.GetRequiredService<AdminApi>();
+        endpoints.Map("/admin/v1/{**path}", admin.HandleAsync);
         endpoints.MapGet("/healthz", () => Results.Text("ok"));
         return endpoints;
     }

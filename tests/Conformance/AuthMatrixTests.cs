@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Wharf.Silo;
 
@@ -8,7 +9,8 @@ namespace Wharf.Tests.Conformance;
 
 /// <summary>
 /// An all-in-one with users alice and bob (an htpasswd -B file) and policies: alice everything on team-a/** and
-/// public/**, bob pull on team-a/* and pull+push on bob/**, anonymous pull on public/** — in Basic or Token mode.
+/// public/**, bob pull on team-a/* and pull+push on bob/**, anonymous pull on public/** — in Basic or Token mode —
+/// and, stored in the cluster, the robot robot$reader, member of the team readers, which may pull team-a/**.
 /// </summary>
 public abstract class AuthMatrixFixture(string mode) : IAsyncLifetime
 {
@@ -29,6 +31,8 @@ public abstract class AuthMatrixFixture(string mode) : IAsyncLifetime
         "--Wharf:Auth:Policies:3:Subjects:0=anonymous", "--Wharf:Auth:Policies:3:Repositories:0=public/**", "--Wharf:Auth:Policies:3:Actions:0=pull",
     ];
 
+    public const string RobotSecret = "reader-secret-of-the-matrix-robot";
+
     public async ValueTask InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
@@ -41,6 +45,18 @@ public abstract class AuthMatrixFixture(string mode) : IAsyncLifetime
             ?? throw new InvalidOperationException("the all-in-one refused its configuration");
         await _app.StartAsync();
         Address = new Uri(_app.Urls.Single().TrimEnd('/') + "/");
+        var stored = _app.Services.GetRequiredService<Wharf.Gateway.Auth.StoredAccess>();
+        var now = DateTimeOffset.UtcNow;
+        foreach (var change in new Wharf.Contracts.Grains.AccessChange[]
+        {
+            new(Wharf.Contracts.Grains.AccessChangeKind.CreateRobot, "robot$reader",
+                Robot: new(1, "robot$reader", Wharf.Gateway.Auth.StoredAccess.HashSecret(RobotSecret), now, null, null, null)),
+            new(Wharf.Contracts.Grains.AccessChangeKind.PutTeam, "readers", Team: new(1, "readers", ["robot$reader"], now)),
+            new(Wharf.Contracts.Grains.AccessChangeKind.PutPolicy, "readers", Policy: new(1, "readers", ["team:readers"], ["team-a/**"], ["pull"], false, now)),
+        })
+        {
+            Assert.True((await stored.ChangeAsync(change, CancellationToken.None)).Succeeded);
+        }
         using var alice = Client("alice");
         foreach (var repository in new[] { "team-a/app", "team-a/deep/app", "public/tools" })
         {
@@ -55,7 +71,7 @@ public abstract class AuthMatrixFixture(string mode) : IAsyncLifetime
     /// <summary>A client as the identity: alice, bob, or anonymous.</summary>
     public HttpClient Client(string identity, TokenFlowHandler? handler = null)
     {
-        var password = identity switch { "alice" => "s3cret-Pass", "bob" => "hunter2", _ => null };
+        var password = identity switch { "alice" => "s3cret-Pass", "bob" => "hunter2", "robot$reader" => RobotSecret, _ => null };
         handler ??= new TokenFlowHandler(password is null ? null : identity, password);
         return new HttpClient(handler) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
     }
@@ -121,6 +137,10 @@ public abstract class AuthMatrixTests<TFixture>(TFixture registry) : IClassFixtu
     [InlineData("anonymous", "public/tools", "pull,blob,tags,referrers", "push,delete")]
     [InlineData("anonymous", "team-a/app", "", "pull,blob,tags,referrers,push,delete")]
     [InlineData("anonymous", "bob/app", "", "pull,push")]
+    [InlineData("robot$reader", "team-a/app", "pull,blob,tags,referrers", "push,delete")]
+    [InlineData("robot$reader", "team-a/deep/app", "pull,tags", "push,delete")]
+    [InlineData("robot$reader", "public/tools", "pull", "push")]
+    [InlineData("robot$reader", "bob/app", "", "pull,push")]
     public async Task Each_identity_may_do_what_its_policies_allow_and_nothing_else(string identity, string repository, string allowed, string refused)
     {
         var image = registry.Images[repository];
@@ -161,6 +181,7 @@ public abstract class AuthMatrixTests<TFixture>(TFixture registry) : IClassFixtu
     [InlineData("alice", "public/tools,team-a/app,team-a/deep/app")]
     [InlineData("bob", "bob/app,public/tools,team-a/app")]
     [InlineData("anonymous", "public/tools")]
+    [InlineData("robot$reader", "public/tools,team-a/app,team-a/deep/app")]
     public async Task The_catalog_lists_only_what_the_caller_may_pull(string identity, string expected)
     {
         using var http = registry.Client(identity);

@@ -12,7 +12,8 @@ public sealed record ManifestPut(
     [property: Id(4)] Digest[] Manifests,
     [property: Id(5)] Digest? Subject,
     [property: Id(6)] string? ArtifactType,
-    [property: Id(7)] Dictionary<string, string>? Annotations);
+    [property: Id(7)] Dictionary<string, string>? Annotations,
+    [property: Id(8)] string? ImmutableRule = null);
 
 [GenerateSerializer, Immutable, Alias("wharf.manifest-ref.v1")]
 public sealed record ManifestRef(

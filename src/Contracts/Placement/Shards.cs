@@ -20,6 +20,9 @@ public static class Shards
 
     public static int OfUpload(string uploadId) => OfText("upload\0" + uploadId);
 
+    /// <summary>The access state (users, robots, teams, policies): one log, one shard.</summary>
+    public static int OfAccess() => OfText("access\0");
+
     public static int OfCatalogShard(long catalogShard) => OfText("catalog\0" + catalogShard.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>An hour of the audit log (<c>yyyyMMddHH</c>).</summary>

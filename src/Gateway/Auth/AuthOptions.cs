@@ -28,6 +28,12 @@ public sealed class AuthOptions
 
     public TokenOptions Token { get; set; } = new();
 
+    /// <summary>The administrator created on first start, when no user is stored in the cluster yet.</summary>
+    public BootstrapOptions Bootstrap { get; set; } = new();
+
+    /// <summary>Robot accounts' names start with this (as Harbor's); no user name may.</summary>
+    public const string RobotPrefix = "robot$";
+
     public bool IsBasic => string.Equals(Mode, "Basic", StringComparison.OrdinalIgnoreCase);
 
     public bool IsToken => string.Equals(Mode, "Token", StringComparison.OrdinalIgnoreCase);
@@ -40,10 +46,14 @@ public sealed class AuthOptions
         {
             yield return $"Wharf:Auth:Mode must be None, Basic or Token, not '{Mode}'";
         }
-        var needsUsers = IsBasic || (IsToken && !Token.IsExternal);
-        if (needsUsers && (string.IsNullOrWhiteSpace(Htpasswd) || !File.Exists(Htpasswd)))
+        // Users may come from the htpasswd file, the cluster's stored users, or both.
+        if (!string.IsNullOrWhiteSpace(Htpasswd) && !File.Exists(Htpasswd))
         {
-            yield return $"Wharf:Auth:Htpasswd must name an existing htpasswd file when Wharf:Auth:Mode is {Mode} (got '{Htpasswd}')";
+            yield return $"Wharf:Auth:Htpasswd names no file (got '{Htpasswd}')";
+        }
+        if (Bootstrap.User is { } admin && (admin.Length == 0 || admin.StartsWith(RobotPrefix, StringComparison.Ordinal) || admin.Contains(':')))
+        {
+            yield return $"Wharf:Auth:Bootstrap:User must be a user name (not '{admin}')";
         }
         for (var i = 0; i < Policies.Count; i++)
         {
@@ -69,33 +79,51 @@ public sealed class AuthOptions
     }
 }
 
-/// <summary>One entry of <c>Wharf:Auth:Policies</c>: subjects × repository patterns × actions.</summary>
+/// <summary>One entry of <c>Wharf:Auth:Policies</c> (or a stored policy): subjects × repository patterns × actions.</summary>
 public sealed class PolicyOptions
 {
-    /// <summary>User names, <c>anonymous</c>, or <c>*</c> for any authenticated identity.</summary>
+    /// <summary>A stored policy's name (named in refusals); configured ones are numbered.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>User and robot names, <c>team:name</c>, <c>anonymous</c>, or <c>*</c> for any authenticated identity.</summary>
     public List<string> Subjects { get; set; } = [];
 
     /// <summary>Glob patterns: <c>*</c> within one path segment, <c>**</c> across segments.</summary>
     public List<string> Repositories { get; set; } = [];
 
-    /// <summary><c>pull</c>, <c>push</c>, <c>delete</c> or <c>*</c>.</summary>
+    /// <summary><c>pull</c>, <c>push</c>, <c>delete</c>, <c>*</c> (those three) or <c>admin</c>.</summary>
     public List<string> Actions { get; set; } = [];
+
+    /// <summary>Existing tags of matching repositories may not be moved to another digest (Subjects and Actions may then be empty).</summary>
+    public bool ImmutableTags { get; set; }
 
     public IEnumerable<string> Validate()
     {
-        if (Subjects.Count == 0 || Subjects.Any(string.IsNullOrWhiteSpace))
+        var grants = !ImmutableTags || Subjects.Count > 0 || Actions.Count > 0;
+        if (grants && (Subjects.Count == 0 || Subjects.Any(string.IsNullOrWhiteSpace)))
         {
-            yield return "Subjects must list at least one user name, 'anonymous' or '*'";
+            yield return "Subjects must list at least one user or robot name, 'team:<name>', 'anonymous' or '*'";
         }
-        if (Repositories.Count == 0 || Repositories.Any(string.IsNullOrWhiteSpace))
+        if (Repositories.Count == 0 || Repositories.Any(string.IsNullOrWhiteSpace) || Repositories.Any(r => r.Length > 256))
         {
             yield return "Repositories must list at least one pattern";
         }
-        if (Actions.Count == 0 || Actions.Any(a => a is not ("pull" or "push" or "delete" or "*")))
+        if (grants && (Actions.Count == 0 || Actions.Any(a => a is not ("pull" or "push" or "delete" or "admin" or "*"))))
         {
-            yield return $"Actions must be among pull, push, delete, * (got '{string.Join(",", Actions)}')";
+            yield return $"Actions must be among pull, push, delete, admin, * (got '{string.Join(",", Actions)}')";
         }
     }
+}
+
+/// <summary><c>Wharf:Auth:Bootstrap</c>: the first administrator, created once when the cluster stores no user.</summary>
+public sealed class BootstrapOptions
+{
+    public string? User { get; set; }
+
+    /// <summary>Or the environment variable <c>WHARF_ADMIN_PASSWORD</c>. Never logged.</summary>
+    public string? Password { get; set; }
+
+    public string? EffectivePassword => string.IsNullOrEmpty(Password) ? Environment.GetEnvironmentVariable("WHARF_ADMIN_PASSWORD") : Password;
 }
 
 /// <summary><c>Wharf:Auth:Token</c>: the token service and what tokens are accepted.</summary>

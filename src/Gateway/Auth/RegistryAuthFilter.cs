@@ -28,6 +28,7 @@ public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFi
         var route = Route.Parse(raw.Length > 4 ? raw[4..] : "");
         context.Features.Set(route);
         var need = RouteAccess.For(route, context.Request.Method);
+        await auth.ReadyAsync();
         var header = context.Request.Headers.Authorization.ToString();
         var access = auth.Options.IsToken ? await CheckTokenAsync(context, header, need) : await CheckBasicAsync(context, header, need);
         if (access is null)
@@ -48,7 +49,7 @@ public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFi
         string? subject = null;
         if (header.Length > 0)
         {
-            if (!TryBasic(header, out var user, out var password) || !auth.Users!.Verify(user, password))
+            if (!TryBasic(header, out var user, out var password) || !auth.Verify(user, password))
             {
                 if (user.Length > 0)
                 {
@@ -59,15 +60,16 @@ public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFi
             }
             subject = user;
         }
+        var policy = auth.Policy;
         var allowed = need.Kind switch
         {
             AccessKind.AnyIdentity => subject is not null,
-            AccessKind.Catalog => auth.Policy.HasAnyGrant(subject),
-            _ => auth.Policy.Allows(subject, need.Repository, need.Action),
+            AccessKind.Catalog => policy.HasAnyGrant(subject),
+            _ => policy.Allows(subject, need.Repository, need.Action),
         };
         if (allowed)
         {
-            return new RegistryAccess(subject, auth.Policy, null);
+            return new RegistryAccess(subject, policy, null);
         }
         if (subject is null)
         {
@@ -88,17 +90,18 @@ public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFi
             await ChallengeAsync(context, need, null, "authentication required");
             return null;
         }
-        if (!TryBearer(header, out var token) || !auth.Tokens!.TryValidate(token, out var claims, out var error))
+        if (!TryBearer(header, out var token) || !auth.Tokens!.TryValidate(token, out var claims, out var error) || auth.IsRevoked(claims))
         {
             await ChallengeAsync(context, need, "invalid_token", "invalid or expired token");
             return null;
         }
         var subject = claims.Subject.Length > 0 ? claims.Subject : null;
-        var access = new RegistryAccess(subject, auth.Policy, claims.Access);
+        var policy = auth.Policy;
+        var access = new RegistryAccess(subject, policy, claims.Access);
         var allowed = need.Kind switch
         {
             // An anonymous token opens GET /v2/ only where anonymous may do something.
-            AccessKind.AnyIdentity => subject is not null || auth.Policy.HasAnyGrant(null),
+            AccessKind.AnyIdentity => subject is not null || policy.HasAnyGrant(null),
             AccessKind.Catalog => claims.Access.Any(a => a.Type == AccessScope.Registry && a.Name == AccessScope.Catalog && a.Actions.Contains("*")),
             _ => access.Allows(need.Repository, need.Action),
         };

@@ -17,11 +17,12 @@ public sealed class TokenEndpoint(AuthServices auth, ILogger<TokenEndpoint> logg
     public async Task GetAsync(HttpContext context)
     {
         var q = context.Request.Query;
+        await auth.ReadyAsync();
         string? subject = null;
         var header = context.Request.Headers.Authorization.ToString();
         if (header.Length > 0)
         {
-            if (!RegistryAuthFilter.TryBasic(header, out var user, out var password) || !auth.Users!.Verify(user, password))
+            if (!RegistryAuthFilter.TryBasic(header, out var user, out var password) || !auth.Verify(user, password))
             {
                 if (user.Length > 0)
                 {
@@ -59,13 +60,14 @@ public sealed class TokenEndpoint(AuthServices auth, ILogger<TokenEndpoint> logg
             await ErrorAsync(context, StatusCodes.Status400BadRequest, "invalid_request", "malformed form body");
             return;
         }
+        await auth.ReadyAsync();
         string subject;
         var offline = false;
         switch (form["grant_type"].ToString())
         {
             case "password":
                 var user = form["username"].ToString();
-                if (user.Length == 0 || !auth.Users!.Verify(user, form["password"].ToString()))
+                if (user.Length == 0 || !auth.Verify(user, form["password"].ToString()))
                 {
                     logger.LogWarning("failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
                     await ErrorAsync(context, StatusCodes.Status401Unauthorized, "invalid_grant", "wrong user name or password");
@@ -76,8 +78,8 @@ public sealed class TokenEndpoint(AuthServices auth, ILogger<TokenEndpoint> logg
                 break;
             case "refresh_token":
                 // A refresh token names only its subject; grants are decided now, so a changed policy applies at
-                // once, and a user removed from the htpasswd file cannot refresh.
-                if (!auth.Tokens!.TryValidateRefresh(form["refresh_token"].ToString(), out subject, out _) || !auth.Users!.Contains(subject))
+                // once, and a user removed from the htpasswd file, disabled or deleted, or a revoked robot cannot refresh.
+                if (!auth.Tokens!.TryValidateRefresh(form["refresh_token"].ToString(), out subject, out _) || !auth.Exists(subject))
                 {
                     await ErrorAsync(context, StatusCodes.Status401Unauthorized, "invalid_grant", "invalid or expired refresh token");
                     return;

@@ -211,6 +211,10 @@ public sealed partial class DistributionApi
             tags.Add(tag);
         }
         var manifest = ManifestParser.Parse(body, request.ContentType, digest);
+        if (tags.Count > 0 && auth.Policy.ImmutableRule(name) is { } rule)
+        {
+            manifest = manifest with { ImmutableRule = $"{rule.Name}, {rule.Pattern}" };
+        }
         await WriteToOwnersAsync(digest, new MemoryStream(body, writable: false), body.Length, context.RequestAborted);
         var result = await Repository(name).PutManifest(manifest, [.. tags]);
         if (!result.Succeeded)

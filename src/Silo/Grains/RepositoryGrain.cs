@@ -152,6 +152,18 @@ public sealed class RepositoryGrain(RecordStore records, ReplicatedLogs logs, Ta
                 return new RepositoryResult(ErrorCode.ManifestBlobUnknown.Code, $"manifest {child} is not in repository {Name}");
             }
         }
+        if (manifest.ImmutableRule is { } rule)
+        {
+            // Tag immutability (docs/security.md): an existing tag may not move to another digest; the same digest again is fine.
+            foreach (var tag in tags)
+            {
+                var existing = RecordJson.Decode<TagRecord>(records.Get(Keys.Tag(Name, tag)));
+                if (existing is not null && existing.Digest != manifest.Digest.ToString())
+                {
+                    return new RepositoryResult(ErrorCode.Denied.Code, $"tag {tag} of {Name} is immutable (policy {rule}): it points at {existing.Digest} and may not be moved");
+                }
+            }
+        }
         var now = DateTimeOffset.UtcNow;
         var batch = new RecordBatch();
         await EnsureHeaderAsync(batch);

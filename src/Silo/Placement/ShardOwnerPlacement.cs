@@ -13,6 +13,7 @@ public static class GrainTypes
     public const string Upload = "wharf.upload";
     public const string CatalogShard = "wharf.catalog-shard";
     public const string Audit = "wharf.audit";
+    public const string Access = "wharf.access";
 }
 
 /// <summary>
@@ -62,6 +63,7 @@ public sealed class ShardOwnerPlacementDirector(TopologyFeed topology) : IPlacem
             GrainTypes.Upload => Shards.OfUpload(id.Key.ToString()!),
             GrainTypes.CatalogShard => Shards.OfCatalogShard(id.GetIntegerKey()),
             GrainTypes.Audit => Shards.OfAuditHour(id.Key.ToString()!),
+            GrainTypes.Access => Shards.OfAccess(),
             _ => throw new InvalidOperationException($"no shard function for grain type {type}"),
         };
     }

@@ -22,7 +22,7 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
     /// <param name="succeeding">It replaces an outdated leader of the same activation (see <see cref="IsOutdated"/>).</param>
     public LogLeader Lead(string log, bool succeeding = false)
     {
-        var shard = ShardOfLog(log) ?? throw new ArgumentException($"'{log}' is not a log id (r/…, u/…, c/…)", nameof(log));
+        var shard = ShardOfLog(log) ?? throw new ArgumentException($"'{log}' is not a log id (r/…, u/…, c/…, a/access)", nameof(log));
         var view = topology.Current;
         var (owners, quorums) = Plan(view, shard);
         var peers = new List<IReplicaPeer>(owners.Count);
@@ -123,12 +123,16 @@ public sealed class ReplicatedLogs(TopologyFeed topology, LogReplica replica, st
         return !(view.InTransition && epoch >= view.TransitionEpoch && Transitions.PreviousOwners(view, shard).Any(n => n.NodeId == selfNodeId));
     };
 
-    /// <summary>The shard of a log id: <c>r/{repository}</c>, <c>u/{upload id}</c>, <c>c/{catalog shard}</c>, <c>h/{audit hour}</c>.</summary>
+    /// <summary>The one log of the access state (users, robots, teams, policies).</summary>
+    public const string AccessLog = "a/access";
+
+    /// <summary>The shard of a log id: <c>r/{repository}</c>, <c>u/{upload id}</c>, <c>c/{catalog shard}</c>, <c>a/access</c>, <c>h/{audit hour}</c>.</summary>
     public static int? ShardOfLog(string log) =>
         log.Length < 2 ? null : log[..2] switch
         {
             "r/" => Shards.OfRepository(log[2..]),
             "u/" => Shards.OfUpload(log[2..]),
+            "a/" => log == AccessLog ? Shards.OfAccess() : null,
             "c/" => long.TryParse(log[2..], System.Globalization.CultureInfo.InvariantCulture, out var n) ? Shards.OfCatalogShard(n) : null,
             "h/" => Shards.OfAuditHour(log[2..]),
             _ => null,

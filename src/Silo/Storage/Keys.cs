@@ -42,6 +42,19 @@ public static class Keys
 
     public static string Upload(string uploadId) => $"u/{uploadId}";
 
+    /// <summary>The access state's records (users, robots, teams, policies, deleted users) and its version.</summary>
+    public const string AccessVersion = "a/v";
+
+    public const string AccessUserPrefix = "a/u/";
+
+    public const string AccessRobotPrefix = "a/r/";
+
+    public const string AccessTeamPrefix = "a/t/";
+
+    public const string AccessPolicyPrefix = "a/p/";
+
+    public const string AccessDeletedUserPrefix = "a/x/";
+
     /// <summary>FNV-1a of the name: stable across processes and versions (string.GetHashCode is not).</summary>
     public static int CatalogShard(string repo)
     {

@@ -55,3 +55,6 @@ public static class RecordJson
 
     public static readonly byte[] Empty = [];
 }
+
+/// <summary>The access state's version (<c>a/v</c>), raised by every change; gateways follow it.</summary>
+public sealed record AccessVersionRecord(int V, long Version);

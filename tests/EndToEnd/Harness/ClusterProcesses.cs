@@ -71,13 +71,13 @@ public sealed class ClusterProcesses : IAsyncDisposable
 
     private readonly string[] gatewayArguments;
 
-    private ClusterProcesses(RedisServer redis, int replicas, string[] siloArguments, string? clusterSecret)
+    private ClusterProcesses(RedisServer redis, int replicas, string[] siloArguments, string? clusterSecret, string[] gatewayArguments)
     {
         Redis = redis;
         this.replicas = replicas;
         string[] secret = clusterSecret is null ? [] : [$"--Wharf:Cluster:Secret={clusterSecret}"];
         this.siloArguments = [.. siloArguments, .. secret];
-        gatewayArguments = secret;
+        this.gatewayArguments = [.. secret, .. gatewayArguments];
         if (clusterSecret is not null)
         {
             admin.DefaultRequestHeaders.Add("wharf-cluster-secret", clusterSecret);
@@ -99,9 +99,10 @@ public sealed class ClusterProcesses : IAsyncDisposable
     /// <param name="siloArguments">More configuration for every silo, those started later too.</param>
     /// <param name="clusterSecret">Wharf:Cluster:Secret for every silo and gateway (and the harness's admin calls).</param>
     /// <param name="siloAssemblies">The build each silo runs (null or missing: this build), e.g. a previous version.</param>
-    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null, string? clusterSecret = null, string?[]? siloAssemblies = null)
+    /// <param name="gatewayArguments">More configuration for every gateway (auth, for one).</param>
+    public static async Task<ClusterProcesses> StartAsync(int siloCount, int gatewayCount, CancellationToken ct, int replicas = 1, string[]? siloArguments = null, string? clusterSecret = null, string?[]? siloAssemblies = null, string[]? gatewayArguments = null)
     {
-        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas, siloArguments ?? [], clusterSecret);
+        var cluster = new ClusterProcesses(await RedisServer.StartAsync(), replicas, siloArguments ?? [], clusterSecret, gatewayArguments ?? []);
         try
         {
             await Task.WhenAll(Enumerable.Range(0, siloCount).Select(i => cluster.StartSiloAsync(ct, siloAssemblies?.ElementAtOrDefault(i))));
@@ -163,7 +164,8 @@ public sealed class ClusterProcesses : IAsyncDisposable
         await Eventually(TimeSpan.FromSeconds(60), async () =>
         {
             using var response = await http.GetAsync("v2/e2e/cluster/probe/tags/list", ct);
-            return response.StatusCode == HttpStatusCode.NotFound;
+            // With auth on, 401 comes before any grain call: /healthz then, and the test waits for what it needs.
+            return response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Unauthorized;
         }, () => $"gateway {gateway.Host} does not answer a grain call\n{gateway.Log}", ct);
         return gateway;
     }
