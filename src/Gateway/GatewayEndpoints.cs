@@ -71,9 +71,8 @@ public static class GatewayEndpoints
         var auditTokens = new Audit.AuditFilter(endpoints.ServiceProvider, limits, tokens: true);
         if (services.Tokens is { CanIssue: true })
         {
-            var tokens = endpoints.ServiceProvider.GetRequiredService<TokenEndpoint>();
-            endpoints.MapGet("/auth/token", tokens.GetAsync).AddEndpointFilter(auditTokens).AddEndpointFilter(limitTokens);
-            endpoints.MapPost("/auth/token", tokens.PostAsync).AddEndpointFilter(auditTokens).AddEndpointFilter(limitTokens);
+            endpoints.MapGet("/auth/token", (HttpContext c, TokenEndpoint t) => t.GetAsync(c)).AddEndpointFilter(auditTokens).AddEndpointFilter(limitTokens);
+            endpoints.MapPost("/auth/token", (HttpContext c, TokenEndpoint t) => t.PostAsync(c)).AddEndpointFilter(auditTokens).AddEndpointFilter(limitTokens);
         }
         endpoints.Map("/v2", (HttpContext c, DistributionApi api) => api.HandleAsync(c, "")).AddEndpointFilter(auditRequests).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
         endpoints.Map("/v2/{**path}", (HttpContext c, DistributionApi api) =>
@@ -82,8 +81,8 @@ public static class GatewayEndpoints
             var raw = c.Request.Path.Value ?? "";
             return api.HandleAsync(c, raw.Length > 4 ? raw[4..] : "");
         }).AddEndpointFilter(auditRequests).AddEndpointFilter(auth).AddEndpointFilter(limitRequests);
-        var admin = endpoints.ServiceProvider.GetRequiredService<AdminApi>();
-        endpoints.Map("/admin/v1/{**path}", admin.HandleAsync);
+        // A handler with parameters (not a RequestDelegate) so the endpoint filters run.
+        endpoints.Map("/admin/v1/{**path}", (HttpContext c, AdminApi a) => a.HandleAsync(c)).AddEndpointFilter(new Audit.AuditFilter(endpoints.ServiceProvider, limits, tokens: false, admin: true));
         endpoints.MapGet("/healthz", () => Results.Text("ok"));
         return endpoints;
     }

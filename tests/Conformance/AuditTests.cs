@@ -36,7 +36,10 @@ public sealed class AuditTests : IAsyncLifetime
     {
         var app = AllInOne.Build(
             ["--urls", "http://127.0.0.1:0", $"--Wharf:DataPath={Path.Combine(_dir, "data")}", "--Wharf:Auth:Mode=Basic",
-             $"--Wharf:Auth:Htpasswd={Path.Combine(_dir, "htpasswd")}", $"--Wharf:Audit:File={AuditFile}"],
+             $"--Wharf:Auth:Htpasswd={Path.Combine(_dir, "htpasswd")}", $"--Wharf:Audit:File={AuditFile}",
+             // A stored administrator (and so policies: the "everyone may do everything" default is off once one exists).
+             "--Wharf:Auth:Bootstrap:User=root", "--Wharf:Auth:Bootstrap:Password=root-Pass-123",
+             "--Wharf:Auth:Policies:0:Subjects:0=alice", "--Wharf:Auth:Policies:0:Repositories:0=**", "--Wharf:Auth:Policies:0:Actions:0=*"],
             b => b.Logging.SetMinimumLevel(LogLevel.Warning))
             ?? throw new InvalidOperationException("the all-in-one refused its configuration");
         await app.StartAsync(Ct);
@@ -56,7 +59,7 @@ public sealed class AuditTests : IAsyncLifetime
     private async Task<JsonArray> QueryAsync(string query)
     {
         await _app!.Services.GetRequiredService<AuditLog>().FlushAsync(Ct);
-        using var http = Client();
+        using var http = Client("root", "root-Pass-123");
         var response = await http.GetAsync("admin/audit?" + query, Ct);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!["events"]!.AsArray();
@@ -115,6 +118,31 @@ public sealed class AuditTests : IAsyncLifetime
         var dropped = await _app.Services.GetRequiredService<AuditJanitor>().SweepAsync(DateTimeOffset.UtcNow.AddHours(2), Ct);
         Assert.True(dropped >= 1);
         Assert.Empty(await QueryAsync($"repository={Uri.EscapeDataString(name)}"));
+    }
+
+    [Fact]
+    public async Task Admin_changes_are_recorded_and_only_an_administrator_reads_the_log_through_any_gateway()
+    {
+        using var root = Client("root", "root-Pass-123");
+        var created = await root.PostAsync("admin/v1/users", new StringContent("""{"name":"dave","password":"dave-Pass-123"}""", Encoding.UTF8, "application/json"), Ct);
+        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync(Ct));
+        using (var alice = Client("alice", "s3cret-Pass"))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, (await alice.GetAsync("admin/v1/audit", Ct)).StatusCode);
+        }
+        using (var anonymous = Client())
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("admin/v1/audit", Ct)).StatusCode);
+        }
+        await _app!.Services.GetRequiredService<AuditLog>().FlushAsync(Ct);
+        var response = await root.GetAsync("admin/v1/audit?identity=root&action=admin.change", Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var events = JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!["events"]!.AsArray();
+        var change = Assert.Single(events)!;
+        Assert.Equal("POST /admin/v1/users", (string)change["detail"]!);
+        Assert.Equal("ok", (string)change["result"]!);
+        Assert.DoesNotContain("dave-Pass-123", await File.ReadAllTextAsync(AuditFile, Ct));
+        Assert.Contains(await QueryAsync("identity=alice&action=admin.audit.read"), e => (int)e!["status"]! == 403);
     }
 
     public async ValueTask DisposeAsync()

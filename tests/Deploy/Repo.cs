@@ -30,13 +30,13 @@ public static partial class Repo
     /// <summary>The HTTP port a silo (Role=Silo) listens on when <c>urls</c> is not set, read from SiloHost.</summary>
     public static int SiloDefaultHttpPort => int.Parse(SiloDefaultUrl().Match(Read("src/Silo/SiloHost.cs")).Groups[1].Value);
 
-    /// <summary>The HTTP port a gateway listens on when <c>urls</c> is not set, read from GatewayHost.</summary>
-    public static int GatewayDefaultHttpPort => int.Parse(GatewayDefaultUrl().Match(Read("src/Gateway/GatewayHost.cs")).Groups[1].Value);
+    /// <summary>The HTTP port a gateway listens on when <c>urls</c> is not set (and TLS is off), read from GatewayTls.</summary>
+    public static int GatewayDefaultHttpPort => int.Parse(GatewayDefaultUrl().Match(Read("src/Gateway/Tls/GatewayTls.cs")).Groups[1].Value);
 
     [GeneratedRegex("""\?\? "http://127\.0\.0\.1:(\d+)"\)\s*\.Split""")]
     private static partial Regex SiloDefaultUrl();
 
-    [GeneratedRegex("""UseUrls\("http://127\.0\.0\.1:(\d+)"\)""")]
+    [GeneratedRegex("""DefaultPlainUrl = "http://127\.0\.0\.1:(\d+)";""")]
     private static partial Regex GatewayDefaultUrl();
 }
 

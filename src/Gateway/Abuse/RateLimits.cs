@@ -75,8 +75,19 @@ public sealed class RateLimits : IDisposable
     public bool MayTryLogin(string address, string? user, out TimeSpan retryAfter)
     {
         retryAfter = TimeSpan.Zero;
-        return Take(_failedLogins, "addr:" + address, 0, out retryAfter)
-            && (string.IsNullOrEmpty(user) || Take(_failedLogins, "user:" + user, 0, out retryAfter));
+        if (_failedLogins is null)
+        {
+            return true;
+        }
+        // A bucket refills continuously: it may hold a fraction of a token, which a 0-permit peek would take for one.
+        // A login may be tried while a whole attempt is left in both buckets.
+        if (_failedLogins.GetStatistics("addr:" + address) is { CurrentAvailablePermits: < 1 }
+            || (!string.IsNullOrEmpty(user) && _failedLogins.GetStatistics("user:" + user) is { CurrentAvailablePermits: < 1 }))
+        {
+            retryAfter = TimeSpan.FromSeconds(Math.Ceiling(1 / Options.FailedLogins.PerSecond));
+            return false;
+        }
+        return true;
     }
 
     /// <summary>Counts refused credentials against the address and the user name.</summary>

@@ -10,14 +10,14 @@ namespace Wharf.Gateway.Audit;
 /// and refused, and any request refused for lack of a grant. It runs outside the auth filter, so it sees refusals;
 /// it never records a password, token or query string.
 /// </summary>
-public sealed class AuditFilter(IServiceProvider services, Abuse.RateLimits limits, bool tokens) : IEndpointFilter
+public sealed class AuditFilter(IServiceProvider services, Abuse.RateLimits limits, bool tokens, bool admin = false) : IEndpointFilter
 {
     // Resolved at the first request: the log needs the metrics, which need the topology feed a gateway connects at start.
     private AuditLog? _log;
 
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
-        if (!tokens)
+        if (!tokens && !admin)
         {
             // Parsed once here, before the auth filter and the API, which take it from the request's features.
             Route.Of(invocation.HttpContext);
@@ -31,13 +31,13 @@ public sealed class AuditFilter(IServiceProvider services, Abuse.RateLimits limi
         var context = invocation.HttpContext;
         try
         {
-            var e = tokens ? TokenEvent(context) : RegistryEvent(context, log);
+            var e = admin ? AdminEvent(context) : tokens ? TokenEvent(context) : RegistryEvent(context, log);
             if (e is not null)
             {
                 log.Record(e);
             }
         }
-        catch (Exception ex) when (ex is InvalidOperationException or FormatException)
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or InvalidDataException or BadHttpRequestException or IOException)
         {
             // A request too malformed to describe is not worth failing its answer over.
         }
@@ -99,6 +99,30 @@ public sealed class AuditFilter(IServiceProvider services, Abuse.RateLimits limi
         return new AuditEvent(DateTimeOffset.UtcNow, action, identity, limits.ClientAddress(context), Outcome(status), status,
             route.Name.Length > 0 ? route.Name : null, reference, digest,
             action.StartsWith("blob.mount", StringComparison.Ordinal) ? "from " + Bounded(request.Query["from"].ToString()) : null);
+    }
+
+    /// <summary>The admin API: every change (users, robots, teams, policies), every audit read, every refusal.</summary>
+    private AuditEvent? AdminEvent(HttpContext context)
+    {
+        var request = context.Request;
+        var status = context.Response.StatusCode;
+        var header = request.Headers.Authorization.ToString();
+        var identity = context.Items[Auth.AdminApi.AdminSubjectKey] as string
+            ?? (RegistryAuthFilter.TryBasic(header, out var user, out _) ? user : null) ?? "anonymous";
+        var path = (request.RouteValues["path"] as string ?? "").Trim('/');
+        string? action = HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)
+            ? (path.StartsWith("audit", StringComparison.Ordinal) ? "admin.audit.read" : status is 401 or 403 or 429 ? "admin.read" : null)
+            : "admin.change";
+        if (status == StatusCodes.Status401Unauthorized && header.Length > 0)
+        {
+            action = "login";
+        }
+        if (action is null)
+        {
+            return null;
+        }
+        return new AuditEvent(DateTimeOffset.UtcNow, action, Bounded(identity), limits.ClientAddress(context), Outcome(status), status,
+            Detail: Bounded($"{request.Method} /admin/v1/{path}"));
     }
 
     private AuditEvent? TokenEvent(HttpContext context)

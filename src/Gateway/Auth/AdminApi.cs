@@ -15,9 +15,12 @@ namespace Wharf.Gateway.Auth;
 /// on patterns that contain every pattern it names (<see cref="AccessPolicy.Within"/>). In mode None it is open, as
 /// the registry is.
 /// </summary>
-public sealed partial class AdminApi(AuthServices auth, ILogger<AdminApi> logger)
+public sealed partial class AdminApi(AuthServices auth, IGrainFactory grains, ILogger<AdminApi> logger)
 {
     private const int MaxBody = 64 * 1024;
+
+    /// <summary>Where the admin API leaves the authenticated caller's name for the audit log.</summary>
+    public const string AdminSubjectKey = "wharf.admin.subject";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -55,8 +58,13 @@ public sealed partial class AdminApi(AuthServices auth, ILogger<AdminApi> logger
                 ["robots", ..] => await RobotsAsync(context, caller, method, parts[1..]),
                 ["teams", ..] => await TeamsAsync(context, caller, method, parts[1..]),
                 ["policies", ..] => await PoliciesAsync(context, caller, method, parts[1..]),
-                _ => throw new AdminException(StatusCodes.Status404NotFound, "NOT_FOUND", $"no admin resource /admin/v1/{path} (users, robots, teams, policies)"),
+                ["audit"] => await AuditAsync(context, caller, method),
+                _ => throw new AdminException(StatusCodes.Status404NotFound, "NOT_FOUND", $"no admin resource /admin/v1/{path} (users, robots, teams, policies, audit)"),
             };
+            if (answer is Written)
+            {
+                return;
+            }
             if (answer is null)
             {
                 context.Response.StatusCode = StatusCodes.Status204NoContent;
@@ -100,12 +108,17 @@ public sealed partial class AdminApi(AuthServices auth, ILogger<AdminApi> logger
         string? subject = null;
         if (RegistryAuthFilter.TryBasic(header, out var user, out var password))
         {
+            if (!Abuse.LoginThrottle.MayTry(context, user))
+            {
+                throw new AdminException(StatusCodes.Status429TooManyRequests, "TOOMANYREQUESTS", "too many failed logins; wait for Retry-After");
+            }
             if (auth.Verify(user, password))
             {
                 subject = user;
             }
             else
             {
+                Abuse.LoginThrottle.Failed(context, user);
                 logger.LogWarning("admin API: failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
             }
         }
@@ -118,12 +131,31 @@ public sealed partial class AdminApi(AuthServices auth, ILogger<AdminApi> logger
         {
             throw new AdminException(StatusCodes.Status401Unauthorized, "UNAUTHORIZED", "the admin API needs an administrator's Basic credentials or Bearer token");
         }
+        context.Items[AdminSubjectKey] = subject;
         var patterns = auth.Policy.AdminPatterns(subject);
         if (patterns.Count == 0)
         {
             throw Forbidden($"{subject} holds no admin grant");
         }
         return new Caller(subject, patterns);
+    }
+
+    /// <summary>An answer the resource wrote itself.</summary>
+    private sealed class Written
+    {
+        public static readonly Written Instance = new();
+    }
+
+    /// <summary><c>GET /admin/v1/audit</c>: the audit log (<see cref="Audit.AuditQuery"/>), for administrators of <c>**</c>.</summary>
+    private async Task<object?> AuditAsync(HttpContext context, Caller caller, string method)
+    {
+        if (!HttpMethods.IsGet(method))
+        {
+            throw new AdminException(StatusCodes.Status405MethodNotAllowed, "METHOD_NOT_ALLOWED", "the audit log is read with GET");
+        }
+        caller.RequireFull("read the audit log");
+        await (await Audit.AuditQuery.HandleAsync(context, grains)).ExecuteAsync(context);
+        return Written.Instance;
     }
 
     private sealed record Caller(string? Subject, IReadOnlyList<string> AdminPatterns)

@@ -49,10 +49,18 @@ public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFi
         string? subject = null;
         if (header.Length > 0)
         {
-            if (!TryBasic(header, out var user, out var password) || !auth.Verify(user, password))
+            var basic = TryBasic(header, out var user, out var password);
+            if (basic && !Abuse.LoginThrottle.MayTry(context, user))
+            {
+                context.Response.Headers[DistributionApi.ApiVersionHeader] = "registry/2.0";
+                await OciError.WriteAsync(context, ErrorCode.TooManyRequests, "too many failed logins; wait for Retry-After");
+                return null;
+            }
+            if (!basic || !auth.Verify(user, password))
             {
                 if (user.Length > 0)
                 {
+                    Abuse.LoginThrottle.Failed(context, user);
                     logger.LogWarning("failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
                 }
                 await ChallengeAsync(context, need, null, "authentication required");

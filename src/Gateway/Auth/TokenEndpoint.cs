@@ -22,10 +22,17 @@ public sealed class TokenEndpoint(AuthServices auth, ILogger<TokenEndpoint> logg
         var header = context.Request.Headers.Authorization.ToString();
         if (header.Length > 0)
         {
-            if (!RegistryAuthFilter.TryBasic(header, out var user, out var password) || !auth.Verify(user, password))
+            var basic = RegistryAuthFilter.TryBasic(header, out var user, out var password);
+            if (basic && !Abuse.LoginThrottle.MayTry(context, user))
+            {
+                await ErrorAsync(context, StatusCodes.Status429TooManyRequests, "too_many_requests", "too many failed logins; wait for Retry-After");
+                return;
+            }
+            if (!basic || !auth.Verify(user, password))
             {
                 if (user.Length > 0)
                 {
+                    Abuse.LoginThrottle.Failed(context, user);
                     logger.LogWarning("failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
                 }
                 context.Response.Headers.WWWAuthenticate = $"Basic realm=\"{auth.Options.Realm}\"";
@@ -67,8 +74,17 @@ public sealed class TokenEndpoint(AuthServices auth, ILogger<TokenEndpoint> logg
         {
             case "password":
                 var user = form["username"].ToString();
+                if (user.Length > 0 && !Abuse.LoginThrottle.MayTry(context, user))
+                {
+                    await ErrorAsync(context, StatusCodes.Status429TooManyRequests, "too_many_requests", "too many failed logins; wait for Retry-After");
+                    return;
+                }
                 if (user.Length == 0 || !auth.Verify(user, form["password"].ToString()))
                 {
+                    if (user.Length > 0)
+                    {
+                        Abuse.LoginThrottle.Failed(context, user);
+                    }
                     logger.LogWarning("failed login for {User} from {Address}", user, context.Connection.RemoteIpAddress);
                     await ErrorAsync(context, StatusCodes.Status401Unauthorized, "invalid_grant", "wrong user name or password");
                     return;
