@@ -32,7 +32,7 @@ public sealed partial class ComposeTests
             RedirectStandardOutput = true,
             WorkingDirectory = Repo.PathOf(Folder),
             // What .env supplies on a real host (the file refuses to start without them).
-            Environment = { ["WHARF_CLUSTER_SECRET"] = "compose-test-cluster-secret-0123456789abcdef", ["WHARF_CONSUL_TOKEN"] = "6f1c1b0e-2c55-4c38-9d55-1d2b4a7e9f00" },
+            Environment = { ["WHARF_CLUSTER_SECRET"] = "compose-test-cluster-secret-0123456789abcdef", ["WHARF_CONSUL_TOKEN"] = "6f1c1b0e-2c55-4c38-9d55-1d2b4a7e9f00", ["WHARF_ADMIN_PASSWORD"] = "compose-admin-Pass-1" },
         };
         using var process = Process.Start(psi)!;
         var stderr = process.StandardError.ReadToEndAsync();
@@ -186,6 +186,36 @@ public sealed partial class ComposeTests
         Assert.Contains("client_max_body_size 0;", conf, StringComparison.Ordinal);
         Assert.Contains("proxy_request_buffering off;", conf, StringComparison.Ordinal);
         Assert.Contains("proxy_pass http://wharf_gateways;", conf, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 10_000)]
+    public async Task Clients_reach_the_registry_over_tls_at_the_balancer_and_gateways_require_tokens_it_forwards_for()
+    {
+        await Task.Yield();
+        var lb = Services.Single(s => s.Key == "lb").Value;
+        var mount = lb.Get("volumes").Strings().Single(v => v.Contains("nginx.conf", StringComparison.Ordinal)).Split(':')[0];
+        var conf = System.IO.File.ReadAllText(Path.Combine(Repo.PathOf(Folder), mount));
+        Assert.Contains("listen 443 ssl;", conf, StringComparison.Ordinal);
+        Assert.Contains("ssl_protocols TLSv1.2 TLSv1.3;", conf, StringComparison.Ordinal);
+        Assert.Contains("proxy_set_header X-Forwarded-Proto $scheme;", conf, StringComparison.Ordinal);
+        Assert.DoesNotContain("listen 80", conf, StringComparison.Ordinal);
+        // The certificate nginx names is in the folder the compose file mounts there.
+        var tlsMount = lb.Get("volumes").Strings().Single(v => v.EndsWith(":/etc/nginx/tls:ro", StringComparison.Ordinal));
+        Assert.Contains("ssl_certificate     /etc/nginx/tls/server.crt;", conf, StringComparison.Ordinal);
+        Assert.Equal("./tls", tlsMount.Split(':')[0]);
+        Assert.Contains("5000:443", lb.Get("ports").Strings());
+        var lbAddress = lb.Map("networks").Map("wharf").Str("ipv4_address");
+        var secretFile = File.Map("secrets").Map("wharf_token_key").Str("file");
+        Assert.Equal("./secrets/token-signing.pem", secretFile);
+        foreach (var (name, service) in Of("gateway"))
+        {
+            var env = service.Environment();
+            Assert.Equal("Token", env["Wharf__Auth__Mode"]);
+            Assert.Equal(lbAddress, env["Wharf__Auth__TrustedProxies__0"]);
+            Assert.Equal("/run/secrets/wharf_token_key", env["Wharf__Auth__Token__SigningKey"]);
+            Assert.Contains("wharf_token_key", service.Get("secrets").Strings());
+            Assert.StartsWith("${WHARF_ADMIN_PASSWORD:?", env["Wharf__Auth__Bootstrap__Password"], StringComparison.Ordinal);
+        }
     }
 
     [Fact(Timeout = 10_000)]

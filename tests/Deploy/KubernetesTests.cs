@@ -252,6 +252,33 @@ public sealed class KubernetesTests
 
     private static bool Matches(IDictionary<string, string>? selector, IDictionary<string, string>? labels) =>
         selector is { Count: > 0 } && labels is not null && selector.All(kv => labels.TryGetValue(kv.Key, out var v) && v == kv.Value);
+    [Fact(Timeout = 10_000)]
+    public async Task Clients_reach_gateways_over_tls_at_the_ingress_and_gateways_sign_tokens_with_a_mounted_key()
+    {
+        await Task.Yield();
+        var ingress = One<V1Ingress>("wharf");
+        var tls = Assert.Single(ingress.Spec.Tls);
+        Assert.Equal("wharf-tls", tls.SecretName);
+        var path = Assert.Single(Assert.Single(ingress.Spec.Rules).Http.Paths);
+        Assert.Equal(tls.Hosts.Single(), ingress.Spec.Rules.Single().Host);
+        var service = One<V1Service>("wharf-gateway");
+        Assert.Equal(service.Metadata.Name, path.Backend.Service.Name);
+        Assert.Contains(service.Spec.Ports, p => p.Name == path.Backend.Service.Port.Name);
+        Assert.Equal("0", ingress.Metadata.Annotations["nginx.ingress.kubernetes.io/proxy-body-size"]);
+
+        var container = Container(Gateways.Spec.Template);
+        var env = container.Env.Where(e => e.Value is not null).ToDictionary(e => e.Name, e => e.Value);
+        Assert.Equal("Token", env["Wharf__Auth__Mode"]);
+        Assert.True(System.Net.IPNetwork.TryParse(env["Wharf__Auth__TrustedProxies__0"], out _));
+        // The signing key is a file in a volume mounted from the wharf-token-key Secret, which holds that file.
+        var keyPath = env["Wharf__Auth__Token__SigningKey"];
+        var mount = container.VolumeMounts.Single(m => keyPath.StartsWith(m.MountPath + "/", StringComparison.Ordinal));
+        Assert.True(mount.ReadOnlyProperty);
+        var volume = Gateways.Spec.Template.Spec.Volumes.Single(v => v.Name == mount.Name);
+        var secret = One<V1Secret>(volume.Secret.SecretName);
+        Assert.Contains(keyPath[(mount.MountPath.Length + 1)..], secret.StringData.Keys);
+        Assert.True(One<V1Secret>("wharf-secrets").StringData.ContainsKey("Wharf__Auth__Bootstrap__Password"));
+    }
 }
 
 internal static class StatefulSetExtensions

@@ -57,11 +57,26 @@ public static class ConfigKeys
     private static readonly Dictionary<Host, HashSet<string>> Keys = new()
     {
         // ManifestCacheOptions (Wharf:Gateway) is bound by both hosts: silos grant the tag leases, gateways cache.
-        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls", .. ClusterSecretKeys, .. CacheKeys]),
-        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress", .. ClusterSecretKeys, .. CacheKeys]),
+        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls", .. ClusterSecretKeys, .. CacheKeys, .. GatewaySections]),
+        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress", .. ClusterSecretKeys, .. CacheKeys, .. GatewaySections]),
     };
 
     private static string[] ClusterSecretKeys => ["Wharf:Cluster:Secret", "Wharf:Cluster:SecretFile"];
+
+    /// <summary>Sections the gateway's API binds in both hosts (the all-in-one co-hosts it): auth, TLS, audit, limits.</summary>
+    private static string[] GatewaySections
+    {
+        get
+        {
+            var keys = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            Walk(typeof(Wharf.Gateway.Auth.AuthOptions), Wharf.Gateway.Auth.AuthOptions.Section, keys);
+            Walk(typeof(Wharf.Gateway.Tls.TlsOptions), Wharf.Gateway.Tls.TlsOptions.Section, keys);
+            Walk(typeof(Wharf.Gateway.Audit.AuditOptions), Wharf.Gateway.Audit.AuditOptions.Section, keys);
+            Walk(typeof(Wharf.Gateway.Abuse.RateLimitOptions), Wharf.Gateway.Abuse.RateLimitOptions.Section, keys);
+            Walk(typeof(Wharf.Gateway.Abuse.ConnectionLimitOptions), Wharf.Gateway.Abuse.ConnectionLimitOptions.Section, keys);
+            return [.. keys];
+        }
+    }
 
     private static string[] CacheKeys =>
         [.. typeof(Wharf.Gateway.Caching.ManifestCacheOptions).GetProperties().Where(p => p.CanWrite).Select(p => "Wharf:Gateway:" + p.Name)];
@@ -88,7 +103,9 @@ public static class ConfigKeys
         return variable.StartsWith("Wharf__", StringComparison.OrdinalIgnoreCase) ? variable.Replace("__", ":", StringComparison.Ordinal) : null;
     }
 
-    public static bool IsValid(Host host, string key) => Keys[host].Contains(key);
+    /// <summary>Whether the host reads <paramref name="key"/>; list items (<c>…:Policies:0:Subjects:1</c>) count as their list's keys.</summary>
+    public static bool IsValid(Host host, string key) =>
+        Keys[host].Contains(System.Text.RegularExpressions.Regex.Replace(key, @":\d+(?=:|$)", ":*"));
 
     /// <summary>Binds the variables as the host would and returns its own validation problems.</summary>
     public static List<string> Validate(Host host, IReadOnlyDictionary<string, string> variables)
@@ -119,6 +136,20 @@ public static class ConfigKeys
         {
             var t = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
             var key = prefix + ":" + p.Name;
+            if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>) || t.IsArray)
+            {
+                // A list: its items are KEY:0, KEY:1, … (IsValid maps each index to *).
+                var item = t.IsArray ? t.GetElementType()! : t.GetGenericArguments()[0];
+                if (item == typeof(string) || item.IsPrimitive)
+                {
+                    keys.Add(key + ":*");
+                }
+                else
+                {
+                    Walk(item, key + ":*", keys);
+                }
+                continue;
+            }
             if (t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(TimeSpan) || t == typeof(decimal) || t == typeof(Uri))
             {
                 keys.Add(key);

@@ -7,7 +7,7 @@ namespace Wharf.Gateway.Abuse;
 /// <summary>
 /// Failed-login throttling (<see cref="RateLimitOptions.FailedLogins"/>) where a password is checked: Basic
 /// credentials on <c>/v2/</c> and on the admin API, and <c>/auth/token</c>. Refused credentials count against the
-/// client address and the user name; once either bucket is empty, further attempts answer 429 with
+/// user name at the client address and against the address; once either bucket is empty, further attempts answer 429 with
 /// <c>Retry-After</c> without the password being checked (no bcrypt work for a guesser, no oracle for the password).
 /// </summary>
 public static class LoginThrottle

@@ -25,11 +25,11 @@ public sealed class RateLimitOptions
     public RateClass Tokens { get; set; } = new();
 
     /// <summary>
-    /// Refused credentials (a wrong password, an invalid token) per address and per user name: once the bucket is
-    /// empty further attempts answer 429 without being checked, until it refills. On by default: 10 at once, then
-    /// one every 6 s.
+    /// Refused passwords per user name at one client address (and 10 times as many per address for all users): once
+    /// a bucket is empty further attempts answer 429 without being checked, until it refills. On by default: 10 at
+    /// once (a client such as ctr retries a refused login several times), then one every 3 s.
     /// </summary>
-    public RateClass FailedLogins { get; set; } = new() { PerSecond = 1.0 / 6, Burst = 10 };
+    public RateClass FailedLogins { get; set; } = new() { PerSecond = 1.0 / 3, Burst = 20 };
 
     /// <summary>Upload requests (PATCH, PUT and POST with a body) one caller may have streaming at once; 0: no cap.</summary>
     public int ConcurrentUploads { get; set; }

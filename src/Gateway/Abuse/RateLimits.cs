@@ -25,6 +25,7 @@ public sealed class RateLimits : IDisposable
 {
     private readonly PartitionedRateLimiter<string>?[] _classes;
     private readonly PartitionedRateLimiter<string>? _failedLogins;
+    private readonly PartitionedRateLimiter<string>? _failedAddresses;
     private readonly PartitionedRateLimiter<string>? _uploads;
     private readonly TrustedProxyList _proxies;
 
@@ -38,6 +39,9 @@ public sealed class RateLimits : IDisposable
             Bucket(options.Writes), Bucket(options.Tokens),
         ];
         _failedLogins = Bucket(options.FailedLogins);
+        _failedAddresses = options.FailedLogins.Limited
+            ? Bucket(new RateClass { PerSecond = options.FailedLogins.PerSecond * 10, Burst = options.FailedLogins.Burst * 10 })
+            : null;
         if (options.ConcurrentUploads > 0)
         {
             _uploads = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetConcurrencyLimiter(key,
@@ -70,8 +74,12 @@ public sealed class RateLimits : IDisposable
         return null;
     }
 
-    /// <summary>Whether credentials from this address (and for this user name, when given) may still be checked;
-    /// false once too many were refused lately.</summary>
+    /// <summary>
+    /// Whether a password for <paramref name="user"/> from <paramref name="address"/> may still be checked: false
+    /// once that user at that address, or that address for all users together (10 times the bucket), was refused
+    /// too often lately. Keyed by the pair, not the user alone, so a guesser elsewhere cannot lock a user out, and a
+    /// misconfigured client behind a shared NAT address locks out only its own user name.
+    /// </summary>
     public bool MayTryLogin(string address, string? user, out TimeSpan retryAfter)
     {
         retryAfter = TimeSpan.Zero;
@@ -81,8 +89,8 @@ public sealed class RateLimits : IDisposable
         }
         // A bucket refills continuously: it may hold a fraction of a token, which a 0-permit peek would take for one.
         // A login may be tried while a whole attempt is left in both buckets.
-        if (_failedLogins.GetStatistics("addr:" + address) is { CurrentAvailablePermits: < 1 }
-            || (!string.IsNullOrEmpty(user) && _failedLogins.GetStatistics("user:" + user) is { CurrentAvailablePermits: < 1 }))
+        if (_failedLogins.GetStatistics(PairKey(address, user)) is { CurrentAvailablePermits: < 1 }
+            || _failedAddresses!.GetStatistics("addr:" + address) is { CurrentAvailablePermits: < 1 })
         {
             retryAfter = TimeSpan.FromSeconds(Math.Ceiling(1 / Options.FailedLogins.PerSecond));
             return false;
@@ -90,15 +98,14 @@ public sealed class RateLimits : IDisposable
         return true;
     }
 
-    /// <summary>Counts refused credentials against the address and the user name.</summary>
+    /// <summary>Counts a refused password against the user at this address and against the address.</summary>
     public void LoginFailed(string address, string? user)
     {
-        Take(_failedLogins, "addr:" + address, 1, out _);
-        if (!string.IsNullOrEmpty(user))
-        {
-            Take(_failedLogins, "user:" + user, 1, out _);
-        }
+        Take(_failedLogins, PairKey(address, user), 1, out _);
+        Take(_failedAddresses, "addr:" + address, 1, out _);
     }
+
+    private static string PairKey(string address, string? user) => $"pair:{user}\n{address}";
 
     /// <summary>The request's client address: the connection's peer, or, when the peer is a trusted proxy, the
     /// nearest address in <c>X-Forwarded-For</c> that is not itself a trusted proxy.</summary>
@@ -150,6 +157,7 @@ public sealed class RateLimits : IDisposable
             c?.Dispose();
         }
         _failedLogins?.Dispose();
+        _failedAddresses?.Dispose();
         _uploads?.Dispose();
     }
 
