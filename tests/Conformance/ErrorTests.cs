@@ -258,4 +258,33 @@ public sealed class ErrorTests(RegistryFixture registry)
         using var patch = await Client.SendAsync(HttpMethod.Patch, location, content);
         await AssertErrorAsync(patch, HttpStatusCode.BadRequest, "SIZE_INVALID");
     }
+
+    [Theory(Timeout = 30000)]
+    [InlineData("v2%0A", "")]
+    [InlineData("v2", "?tag=v3%0A")]
+    [InlineData("v2%0D%0A", "")]
+    public async Task A_tag_ending_in_a_line_break_returns_400_TAG_INVALID_and_is_not_stored(string reference, string query)
+    {
+        // .NET's regex $ matches before a final newline: "v2\n" was a valid tag, stored, and as a ?tag= it answered 500
+        // (a newline in the OCI-Tag header) after storing it.
+        var name = UniqueName("newline");
+        var image = await Client.PushImageAsync(name, "v1");
+        using var put = await Client.PutManifestAsync(name, reference + query, image.Manifest, OciManifest);
+        await AssertErrorAsync(put, HttpStatusCode.BadRequest, "TAG_INVALID");
+        using var tags = await Client.GetAsync($"/v2/{name}/tags/list");
+        Assert.Equal(["v1"], (await JsonAsync(tags))["tags"]!.AsArray().Select(t => t!.GetValue<string>()));
+    }
+
+    [Fact(Timeout = 30000)]
+    public async Task A_manifest_with_a_repeated_member_or_half_a_surrogate_pair_returns_400_MANIFEST_INVALID()
+    {
+        var name = UniqueName("badjson");
+        var image = await Client.PushImageAsync(name, null);
+        var json = Encoding.UTF8.GetString(image.Manifest);
+        foreach (var body in new[] { json[..^1] + ",\"layers\":[]}", json[..^1] + ",\"annotations\":{\"a\":\"\\udfff\\u0041\"}}", json[..^1] + ",\"a\\ud800\":1}" })
+        {
+            using var put = await Client.PutManifestAsync(name, "v1", Encoding.UTF8.GetBytes(body), OciManifest);
+            await AssertErrorAsync(put, HttpStatusCode.BadRequest, "MANIFEST_INVALID");
+        }
+    }
 }

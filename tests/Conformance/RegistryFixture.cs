@@ -46,11 +46,15 @@ public sealed class RunningRegistry : IAsyncDisposable
     private RunningRegistry(WebApplication app, Uri address)
     {
         _app = app;
+        Address = address;
         _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
         Client = new RegistryClient(_http);
     }
 
     public RegistryClient Client { get; }
+
+    /// <summary>The registry's base address (http://127.0.0.1:port/), for tests that speak raw HTTP.</summary>
+    public Uri Address { get; }
 
     public IServiceProvider Services => _app.Services;
 

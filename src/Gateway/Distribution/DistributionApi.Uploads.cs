@@ -12,7 +12,7 @@ namespace Wharf.Gateway.Distribution;
 // principles 4 and 8). Nothing is read back.
 public sealed partial class DistributionApi
 {
-    [GeneratedRegex("^[0-9a-f]{32}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^[0-9a-f]{32}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex UploadIdPattern();
 
     private async Task StartUploadAsync(HttpContext context, string name)
@@ -193,7 +193,7 @@ public sealed partial class DistributionApi
         long? expectedCount = null;
         if (contentRange.Length > 0)
         {
-            if (!TryParseContentRange(contentRange, out var start, out var end))
+            if (!ContentRange.TryParse(contentRange, out var start, out var end))
             {
                 UploadHeaders(context, name, id, state.Offset);
                 await OciError.WriteAsync(context, ErrorCode.RangeInvalid, $"malformed Content-Range '{contentRange}'", StatusCodes.Status416RangeNotSatisfiable);
@@ -239,26 +239,6 @@ public sealed partial class DistributionApi
         return (true, length, hashState, owners);
     }
 
-    private static bool TryParseContentRange(string text, out long start, out long end)
-    {
-        start = end = 0;
-        var t = text.Trim();
-        if (t.StartsWith("bytes", StringComparison.OrdinalIgnoreCase))
-        {
-            t = t[5..].TrimStart(' ', '=');
-        }
-        var slash = t.IndexOf('/');
-        if (slash >= 0)
-        {
-            t = t[..slash];
-        }
-        var dash = t.IndexOf('-');
-        return dash > 0
-            && long.TryParse(t[..dash], System.Globalization.NumberStyles.None, null, out start)
-            && long.TryParse(t[(dash + 1)..], System.Globalization.NumberStyles.None, null, out end)
-            && end >= start;
-    }
-
     private static void UploadHeaders(HttpContext context, string name, string id, long offset)
     {
         var h = context.Response.Headers;
@@ -281,5 +261,33 @@ public sealed partial class DistributionApi
         context.Response.Headers.Location = $"/v2/{name}/blobs/{digest}";
         context.Response.Headers[DigestHeader] = digest.ToString();
         context.Response.ContentLength = 0;
+    }
+}
+
+/// <summary>
+/// The <c>Content-Range</c> of a chunk PATCH: <c>&lt;start&gt;-&lt;end&gt;</c>, inclusive (spec.md "Pushing a blob in chunks"),
+/// also accepted in the RFC 9110 form <c>bytes start-end/size</c> that some clients send.
+/// </summary>
+public static class ContentRange
+{
+    public static bool TryParse(string text, out long start, out long end)
+    {
+        start = end = 0;
+        var t = text.Trim();
+        if (t.StartsWith("bytes", StringComparison.OrdinalIgnoreCase))
+        {
+            t = t[5..].TrimStart(' ', '=');
+        }
+        var slash = t.IndexOf('/');
+        if (slash >= 0)
+        {
+            t = t[..slash];
+        }
+        var dash = t.IndexOf('-');
+        return dash > 0
+            && long.TryParse(t[..dash], System.Globalization.NumberStyles.None, null, out start)
+            && long.TryParse(t[(dash + 1)..], System.Globalization.NumberStyles.None, null, out end)
+            // Its length, end - start + 1, must fit a long: 0-9223372036854775807 would count a negative chunk.
+            && end >= start && end < long.MaxValue;
     }
 }

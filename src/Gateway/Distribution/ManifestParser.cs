@@ -15,93 +15,101 @@ public static class ManifestParser
 
     public static ManifestPut Parse(ReadOnlySpan<byte> body, string? contentType, Digest digest)
     {
-        JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(body.ToArray(), new JsonDocumentOptions { MaxDepth = 64 });
+            // A repeated member is refused: readers disagree on which one counts (Go keeps the last, others the first),
+            // so the registry and a client could see different configs or layers in the same bytes.
+            using var doc = JsonDocument.Parse(body.ToArray(), new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
+            return Read(doc.RootElement, body.Length, contentType, digest);
         }
         catch (JsonException e)
         {
             throw Invalid($"manifest is not valid JSON: {e.Message}");
         }
-        using (doc)
+        catch (InvalidOperationException e)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                throw Invalid("manifest must be a JSON object");
-            }
-            if (!root.TryGetProperty("schemaVersion", out var sv) || sv.ValueKind != JsonValueKind.Number || !sv.TryGetInt32(out var version) || version != 2)
-            {
-                throw Invalid("only schemaVersion 2 manifests are supported");
-            }
-            var bodyType = OptionalString(root, "mediaType");
-            var headerType = contentType?.Split(';')[0].Trim();
-            if (string.IsNullOrEmpty(headerType))
-            {
-                headerType = null;
-            }
-            if (bodyType is not null && headerType is not null && bodyType != headerType)
-            {
-                throw Invalid($"Content-Type {headerType} does not match the manifest's mediaType {bodyType}");
-            }
-            var mediaType = bodyType ?? headerType ?? Guess(root);
-            if (!MediaTypes.IsManifest(mediaType))
-            {
-                throw Invalid($"unsupported manifest media type '{mediaType}'");
-            }
-            var blobs = new List<Digest>();
-            var manifests = new List<Digest>();
-            string? artifactType = OptionalString(root, "artifactType");
-            if (MediaTypes.IsIndex(mediaType))
-            {
-                foreach (var d in Descriptors(root, "manifests", required: true))
-                {
-                    manifests.Add(DescriptorDigest(d));
-                }
-            }
-            else
-            {
-                if (!root.TryGetProperty("config", out var config) || config.ValueKind != JsonValueKind.Object)
-                {
-                    throw Invalid("an image manifest needs a config descriptor");
-                }
-                blobs.Add(DescriptorDigest(config));
-                artifactType ??= OptionalString(config, "mediaType");
-                foreach (var layer in Descriptors(root, "layers", required: true))
-                {
-                    var layerType = OptionalString(layer, "mediaType");
-                    // Foreign layers live elsewhere (their urls); the registry does not hold them.
-                    if (layerType is ForeignLayer or ForeignLayerOci && layer.TryGetProperty("urls", out _))
-                    {
-                        continue;
-                    }
-                    blobs.Add(DescriptorDigest(layer));
-                }
-            }
-            Digest? subject = null;
-            if (root.TryGetProperty("subject", out var s) && s.ValueKind != JsonValueKind.Null)
-            {
-                if (s.ValueKind != JsonValueKind.Object)
-                {
-                    throw Invalid("subject must be a descriptor");
-                }
-                subject = DescriptorDigest(s);
-            }
-            Dictionary<string, string>? annotations = null;
-            if (root.TryGetProperty("annotations", out var a) && a.ValueKind == JsonValueKind.Object)
-            {
-                annotations = [];
-                foreach (var p in a.EnumerateObject())
-                {
-                    if (p.Value.ValueKind == JsonValueKind.String)
-                    {
-                        annotations[p.Name] = p.Value.GetString()!;
-                    }
-                }
-            }
-            return new ManifestPut(digest, mediaType, body.Length, [.. blobs.Distinct()], [.. manifests.Distinct()], subject, artifactType, annotations);
+            // Valid JSON may escape half of a surrogate pair ("\ud800"), which has no UTF-16 text: System.Text.Json
+            // throws this when such a name or string is compared or read.
+            throw Invalid($"manifest holds a string that is not valid UTF-16: {e.Message}");
         }
+    }
+
+    private static ManifestPut Read(JsonElement root, int length, string? contentType, Digest digest)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw Invalid("manifest must be a JSON object");
+        }
+        if (!root.TryGetProperty("schemaVersion", out var sv) || sv.ValueKind != JsonValueKind.Number || !sv.TryGetInt32(out var version) || version != 2)
+        {
+            throw Invalid("only schemaVersion 2 manifests are supported");
+        }
+        var bodyType = OptionalString(root, "mediaType");
+        var headerType = contentType?.Split(';')[0].Trim();
+        if (string.IsNullOrEmpty(headerType))
+        {
+            headerType = null;
+        }
+        if (bodyType is not null && headerType is not null && bodyType != headerType)
+        {
+            throw Invalid($"Content-Type {headerType} does not match the manifest's mediaType {bodyType}");
+        }
+        var mediaType = bodyType ?? headerType ?? Guess(root);
+        if (!MediaTypes.IsManifest(mediaType))
+        {
+            throw Invalid($"unsupported manifest media type '{mediaType}'");
+        }
+        var blobs = new List<Digest>();
+        var manifests = new List<Digest>();
+        string? artifactType = OptionalString(root, "artifactType");
+        if (MediaTypes.IsIndex(mediaType))
+        {
+            foreach (var d in Descriptors(root, "manifests", required: true))
+            {
+                manifests.Add(DescriptorDigest(d));
+            }
+        }
+        else
+        {
+            if (!root.TryGetProperty("config", out var config) || config.ValueKind != JsonValueKind.Object)
+            {
+                throw Invalid("an image manifest needs a config descriptor");
+            }
+            blobs.Add(DescriptorDigest(config));
+            artifactType ??= OptionalString(config, "mediaType");
+            foreach (var layer in Descriptors(root, "layers", required: true))
+            {
+                var layerType = OptionalString(layer, "mediaType");
+                // Foreign layers live elsewhere (their urls); the registry does not hold them.
+                if (layerType is ForeignLayer or ForeignLayerOci && layer.TryGetProperty("urls", out _))
+                {
+                    continue;
+                }
+                blobs.Add(DescriptorDigest(layer));
+            }
+        }
+        Digest? subject = null;
+        if (root.TryGetProperty("subject", out var s) && s.ValueKind != JsonValueKind.Null)
+        {
+            if (s.ValueKind != JsonValueKind.Object)
+            {
+                throw Invalid("subject must be a descriptor");
+            }
+            subject = DescriptorDigest(s);
+        }
+        Dictionary<string, string>? annotations = null;
+        if (root.TryGetProperty("annotations", out var a) && a.ValueKind == JsonValueKind.Object)
+        {
+            annotations = [];
+            foreach (var p in a.EnumerateObject())
+            {
+                if (p.Value.ValueKind == JsonValueKind.String)
+                {
+                    annotations[p.Name] = p.Value.GetString()!;
+                }
+            }
+        }
+        return new ManifestPut(digest, mediaType, length, [.. blobs.Distinct()], [.. manifests.Distinct()], subject, artifactType, annotations);
     }
 
     /// <summary>A Docker schema 2 manifest without mediaType cannot be told apart reliably; an OCI one may omit it.</summary>

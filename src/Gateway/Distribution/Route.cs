@@ -17,26 +17,27 @@ public enum RouteKind
 
 /// <summary>
 /// The API's routes as data (spec.md "Endpoints"). A repository name may itself contain "blobs" or "manifests"
-/// as components, so each pattern anchors at the end and the name takes the longest prefix.
+/// as components, so each pattern anchors at the end (<c>\z</c>: .NET's <c>$</c> also matches before a final newline)
+/// and the name takes the longest prefix.
 /// </summary>
 public sealed partial record Route(RouteKind Kind, string Name = "", string Argument = "")
 {
-    [GeneratedRegex("^(?<name>.+)/tags/list$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^(?<name>.+)/tags/list\\z", RegexOptions.CultureInvariant)]
     private static partial Regex TagsPattern();
 
-    [GeneratedRegex("^(?<name>.+)/manifests/(?<arg>[^/]+)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^(?<name>.+)/manifests/(?<arg>[^/]+)\\z", RegexOptions.CultureInvariant)]
     private static partial Regex ManifestPattern();
 
-    [GeneratedRegex("^(?<name>.+)/blobs/uploads/?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^(?<name>.+)/blobs/uploads/?\\z", RegexOptions.CultureInvariant)]
     private static partial Regex UploadStartPattern();
 
-    [GeneratedRegex("^(?<name>.+)/blobs/uploads/(?<arg>[^/]+)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^(?<name>.+)/blobs/uploads/(?<arg>[^/]+)\\z", RegexOptions.CultureInvariant)]
     private static partial Regex UploadPattern();
 
-    [GeneratedRegex("^(?<name>.+)/blobs/(?<arg>[^/]+)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^(?<name>.+)/blobs/(?<arg>[^/]+)\\z", RegexOptions.CultureInvariant)]
     private static partial Regex BlobPattern();
 
-    [GeneratedRegex("^(?<name>.+)/referrers/(?<arg>[^/]+)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^(?<name>.+)/referrers/(?<arg>[^/]+)\\z", RegexOptions.CultureInvariant)]
     private static partial Regex ReferrersPattern();
 
     /// <summary>The request's route, parsed once per request and kept in its features (filters and the API share it).</summary>
