@@ -169,6 +169,6 @@ public sealed class AccessPolicy
                 regex.Append(Regex.Escape(pattern[i].ToString()));
             }
         }
-        return new Regex(regex.Append('$').ToString(), RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
+        return new Regex(regex.Append(@"\z").ToString(), RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
     }
 }

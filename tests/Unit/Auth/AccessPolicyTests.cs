@@ -127,4 +127,13 @@ public class StoredPolicyTests
         Assert.NotEmpty(new PolicyOptions { Repositories = ["releases/**"] }.Validate());
         Assert.NotEmpty(new PolicyOptions { Subjects = ["x"], Repositories = ["**"], Actions = ["fly"] }.Validate());
     }
+
+    [Fact]
+    public void A_glob_never_matches_a_name_with_a_trailing_line_break()
+    {
+        // .NET's $ also matches before a final newline; globs end in \z. (Names with a line break are refused
+        // before any policy is asked: NameTests.)
+        Assert.True(AccessPolicy.Glob("team-a/app").IsMatch("team-a/app"));
+        Assert.False(AccessPolicy.Glob("team-a/app").IsMatch("team-a/app\n"));
+    }
 }
