@@ -48,6 +48,7 @@ public sealed class RecordStore : IDisposable
     /// <summary>A live record's value; null when absent or a tombstone.</summary>
     public byte[]? Get(string key)
     {
+        using var use = Enter();
         var value = _db.Get(Encoding.UTF8.GetBytes(key));
         return value is null || IsTombstone(value) ? null : value;
     }
@@ -55,6 +56,7 @@ public sealed class RecordStore : IDisposable
     /// <summary>Live values of several keys as of one moment (a snapshot): a batch is seen whole or not at all.</summary>
     public byte[]?[] GetMany(IReadOnlyList<string> keys)
     {
+        using var use = Enter();
         using var snapshot = _db.CreateSnapshot();
         var read = new ReadOptions().SetSnapshot(snapshot);
         var values = new byte[]?[keys.Count];
@@ -67,7 +69,11 @@ public sealed class RecordStore : IDisposable
     }
 
     /// <summary>The stored value, tombstones included.</summary>
-    public byte[]? GetRaw(string key) => _db.Get(Encoding.UTF8.GetBytes(key));
+    public byte[]? GetRaw(string key)
+    {
+        using var use = Enter();
+        return _db.Get(Encoding.UTF8.GetBytes(key));
+    }
 
     public bool Exists(string key) => Get(key) is not null;
 
@@ -81,6 +87,7 @@ public sealed class RecordStore : IDisposable
         {
             return;
         }
+        using var use = Enter();
         using var wb = new WriteBatch();
         foreach (var (key, value) in batch.Operations)
         {
@@ -106,6 +113,7 @@ public sealed class RecordStore : IDisposable
         var result = new List<KeyValuePair<string, byte[]>>(Math.Min(limit, 1024));
         var prefixBytes = Encoding.UTF8.GetBytes(prefix);
         var start = after is null ? prefixBytes : Encoding.UTF8.GetBytes(prefix + after);
+        using var use = Enter();
         using var it = _db.NewIterator();
         it.Seek(start);
         while (it.Valid() && result.Count < limit)
@@ -133,6 +141,7 @@ public sealed class RecordStore : IDisposable
     public void Walk(string prefix, Func<string, byte[], string?> visit)
     {
         var prefixBytes = Encoding.UTF8.GetBytes(prefix);
+        using var use = Enter();
         using var it = _db.NewIterator();
         it.Seek(prefixBytes);
         while (it.Valid())
@@ -162,9 +171,47 @@ public sealed class RecordStore : IDisposable
     public static readonly string StopWalk = new('\uffff', 1);
 
     /// <summary>A RocksDB property (<c>rocksdb.estimate-num-keys</c>, ...), for metrics and readiness.</summary>
-    public string? Property(string name) => _db.GetProperty(name);
+    public string? Property(string name)
+    {
+        using var use = Enter();
+        return _db.GetProperty(name);
+    }
 
-    public void Dispose() => _db.Dispose();
+    // Calls in progress, and whether the store is closing: RocksDB's handles are freed by Dispose, and a call that
+    // reached native code after that would read freed memory (a silo's background work still running at shutdown).
+    private int _active;
+    private int _closing;
+
+    private Use Enter()
+    {
+        Interlocked.Increment(ref _active);
+        if (Volatile.Read(ref _closing) != 0)
+        {
+            Interlocked.Decrement(ref _active);
+            throw new ObjectDisposedException(nameof(RecordStore), "the store is closed (the node is shutting down)");
+        }
+        return new Use(this);
+    }
+
+    private readonly struct Use(RecordStore store) : IDisposable
+    {
+        public void Dispose() => Interlocked.Decrement(ref store._active);
+    }
+
+    /// <summary>Refuses new calls, waits (up to 10 s) for the calls in progress, then closes RocksDB.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        {
+            return;
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (Volatile.Read(ref _active) != 0 && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(1);
+        }
+        _db.Dispose();
+    }
 }
 
 /// <summary>A set of puts and deletes applied atomically.</summary>
