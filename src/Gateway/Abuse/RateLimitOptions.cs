@@ -26,7 +26,7 @@ public sealed class RateLimitOptions
 
     /// <summary>
     /// Refused passwords per user name at one client address (and 10 times as many per address for all users): once
-    /// a bucket is empty further attempts answer 429 without being checked, until it refills. On by default: 10 at
+    /// a bucket is empty further attempts answer 429 without being checked, until it refills. On by default: 20 at
     /// once (a client such as ctr retries a refused login several times), then one every 3 s.
     /// </summary>
     public RateClass FailedLogins { get; set; } = new() { PerSecond = 1.0 / 3, Burst = 20 };

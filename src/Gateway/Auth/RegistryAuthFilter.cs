@@ -24,9 +24,8 @@ public sealed class RegistryAuthFilter(AuthServices auth, ILogger<RegistryAuthFi
             return await next(invocation);
         }
         var context = invocation.HttpContext;
-        var raw = context.Request.Path.Value ?? "";
-        var route = Route.Parse(raw.Length > 4 ? raw[4..] : "");
-        context.Features.Set(route);
+        // Parsed once per request (the audit filter outside this one usually has already).
+        var route = Route.Of(context);
         var need = RouteAccess.For(route, context.Request.Method);
         await auth.ReadyAsync();
         var header = context.Request.Headers.Authorization.ToString();
