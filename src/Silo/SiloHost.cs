@@ -148,6 +148,15 @@ public static class SiloHost
             options.Replication.Factor,
             options.Replication.WriteQuorum);
 
+        if (retired is null && !options.Node.Rejoin
+            && await NodeRegistration.RemovedByDrainAsync(cas, views, options.ClusterId, nodeId.Id, cancellationToken) is { } removedAt)
+        {
+            // Drained and Removed while this process was not there to see it: retired all the same, from now on.
+            var marker = new RetiredMarker(nodeId.Id, removedAt, DateTimeOffset.UtcNow);
+            marker.Write(dataPath);
+            throw new NodeRetiredException(marker, options);
+        }
+
         RecordStore records;
         try
         {

@@ -33,11 +33,14 @@ public sealed class RetiredSiloTests
     ];
 
     /// <summary>A data folder of a node that was drained, and a view where it is Removed beside one Active node.</summary>
-    private static async Task<(string Data, PlacementViewStore Views, ICasStore Cas, PlacementView Before)> RetiredNodeAsync(RedisServer redis, string cluster)
+    private static async Task<(string Data, PlacementViewStore Views, ICasStore Cas, PlacementView Before)> RetiredNodeAsync(RedisServer redis, string cluster, bool marker = true)
     {
         var data = Directory.CreateTempSubdirectory("wharf-retired-silo-").FullName;
         File.WriteAllText(Path.Combine(data, "node-id"), NodeId);
-        new RetiredMarker(NodeId, 2, DateTimeOffset.UtcNow).Write(data);
+        if (marker)
+        {
+            new RetiredMarker(NodeId, 2, DateTimeOffset.UtcNow).Write(data);
+        }
         var cas = TopologySetup.CreateCasStore(new MembershipOptions { Provider = MembershipOptions.Redis, Address = redis.Address }, cluster);
         var views = new PlacementViewStore(cas, cluster);
         var before = await views.UpdateAsync(_ => new PlacementView(
@@ -76,6 +79,55 @@ public sealed class RetiredSiloTests
         finally
         {
             Console.SetOut(original);
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>It stopped between reporting drained and the coordinator's removal, so it never wrote its marker.</summary>
+    [Fact(Timeout = 30000)]
+    public async Task A_silo_drained_and_removed_while_it_was_stopped_is_retired_at_its_next_start()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var cluster = "r" + Guid.NewGuid().ToString("N")[..8];
+        var (data, views, cas, before) = await RetiredNodeAsync(redis, cluster, marker: false);
+        await new TransitionReports(cas, cluster).ReportDrainedAsync(NodeId, Ct);
+        var original = Console.Out;
+        var output = new StringWriter();
+        try
+        {
+            Console.SetOut(output);
+            var code = await SiloHost.RunAsync(Args(data, redis, cluster, RedisServer.FreePort()));
+            Console.SetOut(original);
+            Assert.Equal(0, code);
+            Assert.Contains($"node {NodeId} is retired", Assert.Single(output.ToString().Trim().Split('\n')));
+            Assert.Equal(before.Epoch, RetiredMarker.Read(data)?.Epoch);
+            await AssertUntouchedAsync(views, cas, cluster, before);
+        }
+        finally
+        {
+            Console.SetOut(original);
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact(Timeout = 60000)]
+    public async Task A_silo_removed_without_a_drain_is_not_retired_and_rejoins_as_Joining()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var cluster = "r" + Guid.NewGuid().ToString("N")[..8];
+        var (data, views, _, _) = await RetiredNodeAsync(redis, cluster, marker: false);
+        try
+        {
+            var app = await SiloHost.BuildAsync(Args(data, redis, cluster, RedisServer.FreePort()), null, Ct);
+            Assert.NotNull(app);
+            await app.StartAsync(Ct);
+            Assert.Equal(NodeState.Joining, (await views.ReadAsync(Ct)).Find(NodeId)!.State);
+            Assert.Null(RetiredMarker.Read(data));
+            await app.StopAsync(Ct);
+            await app.DisposeAsync();
+        }
+        finally
+        {
             Directory.Delete(data, recursive: true);
         }
     }
