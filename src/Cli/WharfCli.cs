@@ -172,7 +172,7 @@ public static class WharfCli
         }
         var node = new Command("node", "Change a node's place in the cluster")
         {
-            Admin("drain", "Move a running node's shards to the other nodes, then remove it (it stops once drained)",
+            Admin("drain", "Move a running node's shards to the other nodes, then remove it (once drained it retires: it stops and does not rejoin)",
                 (http, p, t) => AdminCommands.DrainAsync(http, p.GetValue(drainArg)!, t), drainArg),
             Admin("forget", "Remove a node that is dead for good now, without waiting for the grace period",
                 (http, p, t) => AdminCommands.ForgetAsync(http, p.GetValue(forgetArg)!, t), forgetArg),

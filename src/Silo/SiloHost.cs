@@ -34,6 +34,15 @@ public static class SiloHost
         {
             app = await BuildAsync(args, null, CancellationToken.None);
         }
+        catch (NodeRetiredException retired)
+        {
+            if (retired.Options.Node.ExitWhenRemoved)
+            {
+                Console.WriteLine($"wharf: {retired.Message}");
+                return 0;
+            }
+            return await RetiredHost.RunAsync(args, retired.Options, retired.Marker);
+        }
         catch (Exception e) when (e is NodeIdInUseException or StackExchange.Redis.RedisConnectionException or HttpRequestException or Membership.Consul.ConsulException)
         {
             Console.Error.WriteLine($"wharf: cannot start: {e.Message}");
@@ -43,7 +52,17 @@ public static class SiloHost
         {
             return 2;
         }
+        var options = app.Services.GetRequiredService<WharfOptions>();
+        var retirement = app.Services.GetRequiredService<NodeRetirement>();
+        // A drain ending and SIGTERM both stop the host; only the first keeps the process up as a retired node.
+        var terminated = false;
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => terminated = true);
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => terminated = true);
         await app.RunAsync();
+        if (retirement.Marker is { } marker && !options.Node.ExitWhenRemoved && !Volatile.Read(ref terminated))
+        {
+            return await RetiredHost.RunAsync(args, options, marker);
+        }
         return 0;
     }
 
@@ -102,6 +121,12 @@ public static class SiloHost
             }
         }
         var nodeId = NodeIdentity.LoadOrCreate(dataPath);
+        // A retired node (drained and Removed) takes no lease and changes no view unless told to rejoin.
+        var retired = RetiredMarker.Read(dataPath);
+        if (NodeRetirement.StartOf(retired, options.Node) is NodeStart.Exit or NodeStart.Idle)
+        {
+            throw new NodeRetiredException(retired!, options);
+        }
         var address = IPAddress.Parse(options.Node.Address);
         var siloPort = options.Orleans.SiloPort == 0 ? FreePort(address) : options.Orleans.SiloPort;
         var gatewayPort = options.Orleans.GatewayPort == 0 ? FreePort(address) : options.Orleans.GatewayPort;
@@ -123,6 +148,15 @@ public static class SiloHost
             options.Replication.Factor,
             options.Replication.WriteQuorum);
 
+        if (retired is null && !options.Node.Rejoin
+            && await NodeRegistration.RemovedByDrainAsync(cas, views, options.ClusterId, nodeId.Id, cancellationToken) is { } removedAt)
+        {
+            // Drained and Removed while this process was not there to see it: retired all the same, from now on.
+            var marker = new RetiredMarker(nodeId.Id, removedAt, DateTimeOffset.UtcNow);
+            marker.Write(dataPath);
+            throw new NodeRetiredException(marker, options);
+        }
+
         RecordStore records;
         try
         {
@@ -143,10 +177,18 @@ public static class SiloHost
             records.Dispose();
             throw;
         }
+        if (retired is not null)
+        {
+            // Wharf:Node:Rejoin: the node is in the view again (Joining), so the marker goes; a later drain writes a new one.
+            RetiredMarker.Delete(dataPath);
+            bootLogs.CreateLogger<NodeRetirement>().LogInformation(
+                "node {NodeId} was retired (drained and Removed at placement view epoch {Epoch}) and rejoins because Wharf:Node:Rejoin is set; remove that setting once it runs", nodeId.Id, retired.Epoch);
+        }
 
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(nodeId);
+        services.AddSingleton(sp => new NodeRetirement(dataPath, nodeId.Id, sp.GetRequiredService<ILogger<NodeRetirement>>()));
         services.AddSingleton(records);
         services.AddSingleton(cas);
         services.AddSingleton(views);

@@ -142,6 +142,16 @@ public sealed class NodeOptions
 
     /// <summary>The most blob bytes this node holds (0: no limit but the disk); writes past it answer as a full disk does.</summary>
     public long CapacityBytes { get; set; }
+
+    /// <summary>
+    /// What a drained node does once it is Removed: exit (true, the default), or stay up retired (false, for
+    /// Kubernetes): Orleans, the store and the byte service stop, <c>/healthz</c> answers 200 and <c>/readyz</c> 503
+    /// until the process is stopped. Either way it is retired (<see cref="RetiredMarker"/>) and a restart does not rejoin.
+    /// </summary>
+    public bool ExitWhenRemoved { get; set; } = true;
+
+    /// <summary>Bring a retired node back: it joins the placement view again as a new node (Joining) and the marker goes.</summary>
+    public bool Rejoin { get; set; }
 }
 
 public sealed class BytesOptions

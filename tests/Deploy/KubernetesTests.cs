@@ -1,5 +1,7 @@
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.Configuration;
+using Wharf.Silo;
 
 namespace Wharf.Tests.Deploy;
 
@@ -165,6 +167,20 @@ public sealed class KubernetesTests
         var headless = One<V1Service>(Silos.Spec.ServiceName);
         Assert.Equal("None", headless.Spec.ClusterIP);
         Assert.Equal(int.Parse(env["Wharf__Cluster__BootstrapExpect"]), Silos.Spec.Replicas);
+    }
+
+    /// <summary>A drained silo must not exit: the kubelet would restart it before the scale-down (docs/operations.md).</summary>
+    [Fact(Timeout = 30_000)]
+    public async Task A_drained_silo_pod_stays_up_retired_rather_than_exiting_and_does_not_rejoin()
+    {
+        await Task.Yield();
+        var env = EnvironmentOf(Container(Silos.Spec.Template));
+        var config = new ConfigurationBuilder()
+            .AddInMemoryCollection(env.Where(kv => ConfigKeys.KeyOf(kv.Key) is not null).Select(kv => KeyValuePair.Create(ConfigKeys.KeyOf(kv.Key)!, (string?)kv.Value)))
+            .Build();
+        var node = config.GetSection("Wharf").Get<WharfOptions>()!.Node;
+        Assert.False(node.ExitWhenRemoved);
+        Assert.False(node.Rejoin);
     }
 
     [Fact(Timeout = 30_000)]

@@ -94,6 +94,19 @@ public sealed class NodeRegistration(
         return view with { Nodes = [.. view.Nodes, node] };
     }
 
+    /// <summary>
+    /// The view's epoch when <paramref name="nodeId"/> is Removed and its drained report is still there — a drain removed
+    /// it, even if its process never saw that (it stopped between reporting drained and the coordinator's removal) —
+    /// else null. Only reads: a retired node must not change the view.
+    /// </summary>
+    public static async Task<long?> RemovedByDrainAsync(ICasStore store, PlacementViewStore views, string clusterId, string nodeId, CancellationToken cancellationToken)
+    {
+        var view = await views.ReadAsync(cancellationToken);
+        return view.Find(nodeId)?.State == NodeState.Removed && await new TransitionReports(store, clusterId).IsDrainedAsync(nodeId, cancellationToken)
+            ? view.Epoch
+            : null;
+    }
+
     /// <summary>This node back to Active when the view says Down (a paused process resumed, or the backend was away).</summary>
     public static PlacementView? Reactivate(PlacementView view, string nodeId) =>
         view.Find(nodeId) is { State: NodeState.Down } me

@@ -25,7 +25,8 @@ public sealed partial class PlacementCoordinator(
     CoordinatorSettings settings,
     ILogger<PlacementCoordinator> logger,
     IHostApplicationLifetime? lifetime = null,
-    TimeProvider? time = null) : BackgroundService
+    TimeProvider? time = null,
+    Action<PlacementView>? retire = null) : BackgroundService
 {
     /// <summary>
     /// A running node renews its lease every third of its TTL, so its lease has at least two thirds left; with less
@@ -199,7 +200,10 @@ public sealed partial class PlacementCoordinator(
         }
     }
 
-    /// <summary>A node that was draining and is now removed has handed everything over: it stops.</summary>
+    /// <summary>
+    /// A node that was draining and is now removed has handed everything over: it is retired (the <c>retire</c> callback
+    /// records that first, so a restart does not rejoin) and it stops.
+    /// </summary>
     private void WatchSelf(PlacementView view)
     {
         var state = view.Find(nodeId)?.State;
@@ -210,6 +214,7 @@ public sealed partial class PlacementCoordinator(
         else if (state == NodeState.Removed && _sawSelfDraining && !_stopping)
         {
             _stopping = true;
+            retire?.Invoke(view);
             logger.LogInformation("node {NodeId} is drained and Removed (placement view epoch {Epoch}): the drain is complete; stopping", nodeId, view.Epoch);
             lifetime?.StopApplication();
         }

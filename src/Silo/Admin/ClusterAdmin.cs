@@ -22,7 +22,8 @@ public static class ClusterAdmin
         services.AddSingleton<MembershipBackendHealth>();
         services.AddSingleton(sp => new PlacementCoordinator(
             cas, views, topology, sp.GetRequiredService<TransitionReports>(), sp.GetRequiredService<MembershipBackendHealth>(), clusterId, nodeId, settings,
-            sp.GetRequiredService<ILogger<PlacementCoordinator>>(), sp.GetRequiredService<IHostApplicationLifetime>()));
+            sp.GetRequiredService<ILogger<PlacementCoordinator>>(), sp.GetRequiredService<IHostApplicationLifetime>(),
+            retire: sp.GetService<NodeRetirement>() is { } retirement ? retirement.Retire : null));
         services.AddHostedService(sp => sp.GetRequiredService<PlacementCoordinator>());
         services.AddSingleton<MembershipMetrics>();
         return services;

@@ -107,7 +107,8 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     /// <summary>Starts the process (again) on the same data folder and port and waits until it serves.</summary>
     /// <param name="assembly">Another build to run from now on (an upgrade in place); null: the same as before.</param>
-    public async Task StartAgainAsync(CancellationToken ct = default, string? assembly = null)
+    /// <param name="servingPath">The path that must answer 200 this time (a retired silo is never ready); null: as at the first start.</param>
+    public async Task StartAgainAsync(CancellationToken ct = default, string? assembly = null, string? servingPath = null)
     {
         if (assembly is not null)
         {
@@ -155,10 +156,10 @@ public sealed class RegistryProcess : IAsyncDisposable
                 ExternalProcess.KillTree(p);
             }, null, lifetime, Timeout.InfiniteTimeSpan);
         }
-        await WaitUntilServingAsync(p, ct);
+        await WaitUntilServingAsync(p, servingPath ?? readyPath, ct);
     }
 
-    private async Task WaitUntilServingAsync(Process p, CancellationToken ct)
+    private async Task WaitUntilServingAsync(Process p, string path, CancellationToken ct)
     {
         using var http = CreateHttpClient(TimeSpan.FromSeconds(2));
         var deadline = Stopwatch.StartNew();
@@ -171,7 +172,7 @@ public sealed class RegistryProcess : IAsyncDisposable
             }
             try
             {
-                using var response = await http.GetAsync(readyPath, ct);
+                using var response = await http.GetAsync(path, ct);
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
                     return;
@@ -186,7 +187,7 @@ public sealed class RegistryProcess : IAsyncDisposable
             await Task.Delay(100, ct);
         }
         ExternalProcess.KillTree(p);
-        Assert.Fail($"the registry did not answer /{readyPath} within {StartTimeout.TotalSeconds} s\n{Log}");
+        Assert.Fail($"the registry did not answer /{path} within {StartTimeout.TotalSeconds} s\n{Log}");
     }
 
     /// <summary>A client of this process; over https it trusts only <see cref="DevelopmentCaPath"/>.</summary>
@@ -243,6 +244,9 @@ public sealed class RegistryProcess : IAsyncDisposable
             Append($"==== resumed (SIGCONT) at {DateTime.UtcNow:O}");
         }
     }
+
+    /// <summary>The exit code once the process has exited, else null.</summary>
+    public int? ExitCode => process is { HasExited: true } p ? p.ExitCode : null;
 
     /// <summary>True while the process runs (a paused one too).</summary>
     public bool IsRunning => process is { HasExited: false };

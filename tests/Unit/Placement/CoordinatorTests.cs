@@ -245,12 +245,14 @@ public class CoordinatorTests
             await leases[id].AcquireAsync(ct);
         }
         var lifetimes = new Dictionary<string, StopRecorder>();
+        var retired = new List<(string Id, NodeState State, bool StoppedBefore)>();
         var coordinators = new[] { "c", "b", "a" }.Select(id =>
         {
             lifetimes[id] = new StopRecorder();
             return (Id: id, Coordinator: new PlacementCoordinator(
                 store, views, new TopologyFeed(views, NullLogger<TopologyFeed>.Instance), reports, new MembershipBackendHealth(), cluster, id,
-                new CoordinatorSettings(TimeSpan.FromSeconds(1), Grace), NullLogger<PlacementCoordinator>.Instance, lifetimes[id], time));
+                new CoordinatorSettings(TimeSpan.FromSeconds(1), Grace), NullLogger<PlacementCoordinator>.Instance, lifetimes[id], time,
+                retire: v => retired.Add((id, v.Find(id)!.State, lifetimes[id].Stopped))));
         }).ToList();
         async Task TickAllAsync()
         {
@@ -308,6 +310,10 @@ public class CoordinatorTests
         Assert.Equal(NodeState.Removed, StateOf(await views.ReadAsync(ct), "c"));
         Assert.True(lifetimes["c"].Stopped);
         Assert.False(lifetimes["a"].Stopped || lifetimes["b"].Stopped);
+        // c was retired once, on seeing itself Removed, before it stopped; a node Down and back (a, c earlier) never was.
+        Assert.Equal([("c", NodeState.Removed, false)], retired);
+        await TickAllAsync();
+        Assert.Single(retired);
     }
 
     private sealed class ManualTime(DateTimeOffset now) : TimeProvider
