@@ -71,6 +71,11 @@ public static class SiloHost
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
         var options = builder.Configuration.GetSection(WharfOptions.Section).Get<WharfOptions>() ?? new WharfOptions();
+        if (options.IsAllInOne && builder.Configuration["Wharf:Gateway:BlobCacheMiB"] is null)
+        {
+            // The all-in-one reads blobs from its own disk (the page cache keeps hot ones): a copy in memory saves nothing.
+            builder.Configuration["Wharf:Gateway:BlobCacheMiB"] = "0";
+        }
         var cacheOptions = builder.Configuration.GetSection(ManifestCacheOptions.Section).Get<ManifestCacheOptions>() ?? new ManifestCacheOptions();
         if (options.IsAllInOne && builder.Configuration.GetSection("Wharf:Cluster:BootstrapExpect").Value is null)
         {

@@ -7,7 +7,7 @@ namespace Wharf.Gateway.Caching;
 
 /// <summary>
 /// The gateway's manifest caches (DESIGN principle 7: cache what is immutable, lease what is not): resolutions under
-/// the repository grain's lease (<see cref="LeasedResolutions"/>) and bodies by digest (<see cref="ManifestBodyCache"/>).
+/// the repository grain's lease (<see cref="LeasedResolutions"/>) and bodies by digest (<see cref="ContentCache"/>).
 /// With both warm, a manifest GET by tag or digest makes no call to a silo. Off when
 /// <c>Wharf:Gateway:ManifestCacheMiB</c> is 0: every GET then asks the grain and the byte service, as before.
 /// </summary>
@@ -28,14 +28,14 @@ public sealed class ManifestCache
         _grains = grains;
         _lookups = metrics.ManifestCacheLookups;
         Enabled = options.Enabled;
-        Bodies = new ManifestBodyCache((long)options.ManifestCacheMiB << 20);
+        Bodies = new ContentCache((long)options.ManifestCacheMiB << 20);
         Resolutions = new LeasedResolutions(() => metrics.TagLeaseRevocations.Add(1));
         metrics.ObserveManifestCacheSize(() => Bodies.Size);
     }
 
     public bool Enabled { get; }
 
-    public ManifestBodyCache Bodies { get; }
+    public ContentCache Bodies { get; }
 
     public LeasedResolutions Resolutions { get; }
 

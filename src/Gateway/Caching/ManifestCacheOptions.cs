@@ -17,11 +17,22 @@ public sealed class ManifestCacheOptions
 
     public bool Enabled => ManifestCacheMiB > 0;
 
+    /// <summary>
+    /// Bytes of blobs kept by digest in this gateway's memory, in MiB (a pull storm of one image is then served without
+    /// asking a silo); blobs larger than an eighth of it are always streamed. 0 turns it off; the all-in-one, which
+    /// reads its own disk, defaults to 0.
+    /// </summary>
+    public int BlobCacheMiB { get; set; } = 256;
+
     public IEnumerable<string> Validate()
     {
         if (ManifestCacheMiB < 0)
         {
             yield return "Wharf:Gateway:ManifestCacheMiB must be 0 (off) or a positive number of MiB";
+        }
+        if (BlobCacheMiB < 0)
+        {
+            yield return "Wharf:Gateway:BlobCacheMiB must be 0 (off) or a positive number of MiB";
         }
         if (TagLeaseSeconds is < 0 or > 60)
         {

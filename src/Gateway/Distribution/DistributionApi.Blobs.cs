@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Wharf.Contracts.Oci;
+using Wharf.Gateway.Caching;
 using Wharf.Gateway.Errors;
 
 namespace Wharf.Gateway.Distribution;
@@ -53,6 +54,20 @@ public sealed partial class DistributionApi
         {
             return;
         }
+        if (blobs.Keeps(size))
+        {
+            var lookup = await blobs.GetAsync(digest, size, () => FetchWholeBlobAsync(digest, size, holders), context.RequestAborted);
+            if (lookup.Cached)
+            {
+                if (lookup.Body is null)
+                {
+                    await OciError.WriteAsync(context, ErrorCode.BlobUnknown, $"bytes of {digest} are not available");
+                    return;
+                }
+                await response.Body.WriteAsync(lookup.Body.AsMemory((int)offset, (int)length), context.RequestAborted);
+                return;
+            }
+        }
         await using var stream = await OpenBlobAsync(digest, offset, length, holders, context.RequestAborted);
         if (stream is null)
         {
@@ -61,6 +76,36 @@ public sealed partial class DistributionApi
         }
         await stream.CopyToAsync(response.Body, 1 << 20, context.RequestAborted);
     }
+
+    /// <summary>
+    /// A whole blob for the blob cache: one fetch shared by every request that missed it, so it follows no request's
+    /// cancellation, but a node that stops sending cannot hold it (and its waiters) past <see cref="WholeBlobTimeout"/>.
+    /// </summary>
+    private async Task<byte[]?> FetchWholeBlobAsync(Digest digest, long size, string[] holders)
+    {
+        using var timeout = new CancellationTokenSource(WholeBlobTimeout);
+        try
+        {
+            await using var stream = await OpenBlobAsync(digest, 0, size, holders, timeout.Token);
+            if (stream is null)
+            {
+                return null;
+            }
+            var body = GC.AllocateUninitializedArray<byte>(checked((int)size));
+            await stream.ReadExactlyAsync(body, timeout.Token);
+            return body;
+        }
+        catch (EndOfStreamException)
+        {
+            throw new RegistryException(ErrorCode.Unavailable, $"the bytes of {digest} ended before {size} bytes");
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            throw new RegistryException(ErrorCode.Unavailable, $"the bytes of {digest} did not arrive within {WholeBlobTimeout.TotalSeconds:0} s");
+        }
+    }
+
+    private static readonly TimeSpan WholeBlobTimeout = TimeSpan.FromSeconds(30);
 
     private async Task DeleteBlobAsync(HttpContext context, string name, string digestText)
     {

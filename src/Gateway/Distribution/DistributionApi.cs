@@ -15,7 +15,7 @@ namespace Wharf.Gateway.Distribution;
 /// Tags, Catalog, Referrers); this file dispatches. Metadata goes through grains, bytes through the byte service.
 /// </summary>
 public sealed partial class DistributionApi(
-    IGrainFactory grains, IByteRouter router, ReplicaWriter writer, ReplicaReader reader, ManifestCache cache, Auth.AuthServices auth, ILogger<DistributionApi> logger)
+    IGrainFactory grains, IByteRouter router, ReplicaWriter writer, ReplicaReader reader, ManifestCache cache, BlobCache blobs, Auth.AuthServices auth, ILogger<DistributionApi> logger)
 {
     public const string ApiVersionHeader = "Docker-Distribution-API-Version";
     public const string DigestHeader = "Docker-Content-Digest";

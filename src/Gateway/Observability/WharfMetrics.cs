@@ -32,6 +32,7 @@ public sealed class WharfMetrics : IDisposable
         ByteCallDuration = _meter.CreateHistogram<double>("wharf.bytes.client.duration", "s", "Byte-service call duration until the call returns (reads: until the stream opens).");
         ByteTransferred = _meter.CreateCounter<long>("wharf.bytes.client.transferred", "By", "Bytes moved through byte-service calls, by direction (read, write).");
         ManifestCacheLookups = _meter.CreateCounter<long>("wharf.manifest.cache.lookups", description: "Manifest GET/HEAD lookups in this gateway's caches, by cache (resolution: a tag or digest under a lease; body: manifest bytes by digest) and result (hit, miss).");
+        BlobCacheLookups = _meter.CreateCounter<long>("wharf.blob.cache.lookups", description: "Whole-blob GETs looked up in this gateway's blob cache, by result (hit; miss: fetched whole and kept; bypass: streamed, as too many bytes were being fetched).");
         TagLeaseRevocations = _meter.CreateCounter<long>("wharf.tag_lease.revocations.received", description: "Lease revocations this gateway received from repository grains (a tag moved or deleted, a manifest deleted).");
         GrainCallRetries = _meter.CreateCounter<long>("wharf.grain.read_retries", description: "Read-only grain calls asked again after Orleans rejected them while their grain moved (a silo shutting down), by outcome (ok, failed).");
         RateLimited = _meter.CreateCounter<long>("wharf.http.rate_limited", description: "Requests answered 429 by this gateway's rate limits, by class (ManifestReads, BlobReads, Listings, Writes, Tokens, FailedLogins).");
@@ -50,6 +51,7 @@ public sealed class WharfMetrics : IDisposable
     public Histogram<double> ByteCallDuration { get; }
     public Counter<long> ByteTransferred { get; }
     public Counter<long> ManifestCacheLookups { get; }
+    public Counter<long> BlobCacheLookups { get; }
     public Counter<long> TagLeaseRevocations { get; }
     public Counter<long> GrainCallRetries { get; }
     public Counter<long> RateLimited { get; }
@@ -59,6 +61,10 @@ public sealed class WharfMetrics : IDisposable
     /// <summary>Reports the bytes held by the manifest body cache (one cache per process).</summary>
     public void ObserveManifestCacheSize(Func<long> bytes) =>
         _meter.CreateObservableGauge("wharf.manifest.cache.size", bytes, "By", "Bytes of manifest bodies this gateway keeps by digest.");
+
+    /// <summary>Reports the bytes held by the blob cache (one cache per process).</summary>
+    public void ObserveBlobCacheSize(Func<long> bytes) =>
+        _meter.CreateObservableGauge("wharf.blob.cache.size", bytes, "By", "Bytes of blobs this gateway keeps by digest.");
 
     private static IEnumerable<Measurement<int>> NodesByState(PlacementView view)
     {

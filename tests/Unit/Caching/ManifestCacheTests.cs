@@ -86,7 +86,7 @@ public class ManifestCacheTests
     [Fact]
     public void Bodies_are_evicted_least_recently_used_first_by_bytes()
     {
-        var cache = new ManifestBodyCache(8 * 100);
+        var cache = new ContentCache(8 * 100);
         var digests = Enumerable.Range(0, 9).Select(i => Digest.Compute(Digest.Sha256, [(byte)i])).ToArray();
         for (var i = 0; i < 8; i++)
         {
@@ -105,7 +105,7 @@ public class ManifestCacheTests
     [Fact(Timeout = 10_000)]
     public async Task Concurrent_misses_of_one_digest_share_one_fetch()
     {
-        var cache = new ManifestBodyCache(1 << 20);
+        var cache = new ContentCache(1 << 20);
         var release = new TaskCompletionSource();
         var fetches = 0;
         async Task<byte[]?> Fetch()

@@ -3,11 +3,12 @@ using Wharf.Contracts.Oci;
 namespace Wharf.Gateway.Caching;
 
 /// <summary>
-/// Manifest bodies by digest, least recently used first out, bounded by bytes. A body never changes (its digest is
-/// its name, DESIGN principle 2), so it needs no lease: whether a repository still holds the manifest is the leased
-/// resolution's business, not this cache's. Concurrent misses of one digest share one fetch (principle 4).
+/// Content by digest (manifest bodies, blobs), least recently used first out, bounded by bytes. Content never changes
+/// (its digest is its name, DESIGN principle 2), so it needs no lease: whether a repository still holds it is the
+/// leased resolution's or the blob link's business, not this cache's. Concurrent misses of one digest share one
+/// fetch (principle 4).
 /// </summary>
-public sealed class ManifestBodyCache(long capacityBytes)
+public sealed class ContentCache(long capacityBytes)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<Digest, LinkedListNode<(Digest Digest, byte[] Body)>> _index = [];
@@ -26,6 +27,15 @@ public sealed class ManifestBodyCache(long capacityBytes)
             {
                 return _size;
             }
+        }
+    }
+
+    /// <summary>Whether a fetch of <paramref name="digest"/> is running (a miss now would join it).</summary>
+    public bool IsFetching(Digest digest)
+    {
+        lock (_lock)
+        {
+            return _fetching.ContainsKey(digest);
         }
     }
 

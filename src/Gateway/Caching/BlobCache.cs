@@ -1,0 +1,92 @@
+using System.Diagnostics.Metrics;
+using Wharf.Contracts.Oci;
+using Wharf.Gateway.Observability;
+
+namespace Wharf.Gateway.Caching;
+
+/// <summary>
+/// Blobs by digest in the gateway's memory (DESIGN principle 7: blobs never change, so any gateway caches them). A
+/// fleet pulling one image at once then costs one read from a silo per layer, not one per client: concurrent misses
+/// share one fetch, and later GETs (and their ranges) are answered from memory. A fetched blob is verified against its
+/// digest before it is kept or served (principle 2: every copy is verified). Bytes being fetched are bounded too:
+/// past a quarter of the capacity, further misses are streamed as if there were no cache.
+/// </summary>
+public sealed class BlobCache
+{
+    private readonly ContentCache _content;
+    private readonly Counter<long> _lookups;
+    private long _fetchingBytes;
+
+    private static readonly KeyValuePair<string, object?> Hit = new("result", "hit");
+    private static readonly KeyValuePair<string, object?> Miss = new("result", "miss");
+    private static readonly KeyValuePair<string, object?> Bypass = new("result", "bypass");
+
+    public BlobCache(long capacityBytes, WharfMetrics metrics)
+    {
+        _content = new ContentCache(capacityBytes);
+        _lookups = metrics.BlobCacheLookups;
+        if (capacityBytes > 0)
+        {
+            metrics.ObserveBlobCacheSize(() => _content.Size);
+        }
+    }
+
+    public long Size => _content.Size;
+
+    /// <summary>Whether a blob of <paramref name="size"/> bytes is kept here (else it is always streamed).</summary>
+    public bool Keeps(long size) => size > 0 && size <= _content.Capacity / 8;
+
+    /// <summary>The outcome of a lookup: <see cref="Cached"/> false means the caller streams the blob itself.</summary>
+    public readonly record struct Lookup(bool Cached, byte[]? Body);
+
+    /// <summary>
+    /// The whole blob: from memory, or through <paramref name="fetch"/> (shared by concurrent misses, so it must not
+    /// depend on one caller's cancellation), verified and then kept. Body null: no node has it.
+    /// </summary>
+    public async Task<Lookup> GetAsync(Digest digest, long size, Func<Task<byte[]?>> fetch, CancellationToken ct)
+    {
+        if (_content.TryGet(digest, out var cached))
+        {
+            _lookups.Add(1, Hit);
+            return new Lookup(true, cached);
+        }
+        var reserved = false;
+        if (!_content.IsFetching(digest))
+        {
+            if (Interlocked.Add(ref _fetchingBytes, size) > _content.Capacity / 4)
+            {
+                Interlocked.Add(ref _fetchingBytes, -size);
+                _lookups.Add(1, Bypass);
+                return new Lookup(false, null);
+            }
+            reserved = true;
+        }
+        _lookups.Add(1, Miss);
+        var invoked = false; // Set before the fetch's first await, so known when GetOrFetchAsync returns.
+        var task = _content.GetOrFetchAsync(digest, async () =>
+        {
+            invoked = true;
+            try
+            {
+                var body = await fetch();
+                if (body is not null && (body.Length != size || Digest.Compute(digest.Algorithm, body) != digest))
+                {
+                    throw new RegistryException(ErrorCode.Unavailable, $"the bytes of {digest} a storage node sent do not match the digest");
+                }
+                return body;
+            }
+            finally
+            {
+                if (reserved)
+                {
+                    Interlocked.Add(ref _fetchingBytes, -size);
+                }
+            }
+        }, out _);
+        if (reserved && !invoked)
+        {
+            Interlocked.Add(ref _fetchingBytes, -size); // Another caller's fetch or a cached copy answered: nothing fetched for us.
+        }
+        return new Lookup(true, await task.WaitAsync(ct));
+    }
+}
