@@ -33,6 +33,8 @@ public static class Telemetry
     /// Adds metrics and (when configured) tracing. <paramref name="meters"/> are the host's own meters besides
     /// <see cref="WharfMetrics.MeterName"/> and Orleans'.
     /// </summary>
+    private const string RuntimeMeter = "System.Runtime";
+
     public static WebApplicationBuilder AddWharfTelemetry(this WebApplicationBuilder builder, string serviceName, string nodeId, params string[] meters)
     {
         var configuration = builder.Configuration;
@@ -46,7 +48,9 @@ public static class Telemetry
                 serviceInstanceId: nodeId))
             .WithMetrics(m =>
             {
-                m.AddMeter([WharfMetrics.MeterName, OrleansMeter, .. meters]);
+                // System.Runtime: the runtime's own (GC collections and pause time, heap, thread pool queue, CPU), which is
+                // where a latency tail or memory growth is explained first.
+                m.AddMeter([WharfMetrics.MeterName, OrleansMeter, RuntimeMeter, .. meters]);
                 m.AddView(i => i switch
                 {
                     { Unit: "s", Meter.Name: var n } when n.StartsWith(WharfMetrics.MeterName, StringComparison.Ordinal) =>
