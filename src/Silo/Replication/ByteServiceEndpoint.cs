@@ -1,3 +1,4 @@
+using System.Buffers;
 using Google.Protobuf;
 using Grpc.Core;
 using Wharf.Contracts.Bytes;
@@ -26,12 +27,19 @@ public sealed class ByteServiceEndpoint(BlobStore store) : Bytes.BytesBase
         var digest = ParseDigest(request.Digest);
         await using var stream = await store.OpenReadAsync(digest, request.Offset, request.Length, context.CancellationToken)
             ?? throw ByteServiceErrors.ToRpc(new RegistryException(ErrorCode.BlobUnknown, $"{digest} is not on this node"));
-        var buffer = new byte[ChunkSize];
-        int n;
-        while ((n = await stream.ReadAsync(buffer, context.CancellationToken)) > 0)
+        var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        try
         {
-            // WriteAsync completes once the message is serialized, so the buffer may be reused after it.
-            await responseStream.WriteAsync(new Chunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, n)) });
+            int n;
+            while ((n = await stream.ReadAsync(buffer.AsMemory(0, ChunkSize), context.CancellationToken)) > 0)
+            {
+                // WriteAsync completes once the message is serialized, so the buffer may be reused after it.
+                await responseStream.WriteAsync(new Chunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, n)) });
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
