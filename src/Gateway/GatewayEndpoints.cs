@@ -23,8 +23,11 @@ public static class GatewayEndpoints
             .Validate(o => !o.Validate().Any(), "invalid Wharf:Gateway settings").ValidateOnStart();
         services.AddSingleton(sp => new ManifestCache(
             sp.GetRequiredService<IOptions<ManifestCacheOptions>>().Value, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<Observability.WharfMetrics>()));
-        services.AddSingleton(sp => new BlobCache(
-            (long)sp.GetRequiredService<IOptions<ManifestCacheOptions>>().Value.BlobCacheMiB << 20, sp.GetRequiredService<Observability.WharfMetrics>()));
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ManifestCacheOptions>>().Value;
+            return new BlobCache((long)options.BlobCacheMiB << 20, sp.GetRequiredService<Observability.WharfMetrics>(), (long)options.BlobCacheMaxBlobMiB << 20);
+        });
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
             .Validate(o => !o.Validate().Any(), "invalid Wharf:Auth settings").ValidateOnStart();
         services.AddSingleton(sp => new StoredAccess(

@@ -22,7 +22,10 @@ public sealed class ManifestCacheOptions
     /// asking a silo); blobs larger than an eighth of it are always streamed. 0 turns it off; the all-in-one, which
     /// reads its own disk, defaults to 0.
     /// </summary>
-    public int BlobCacheMiB { get; set; } = 256;
+    public int BlobCacheMiB { get; set; } = 128;
+
+    /// <summary>The largest blob the blob cache keeps, in MiB (and never more than an eighth of it); larger ones are streamed.</summary>
+    public int BlobCacheMaxBlobMiB { get; set; } = 4;
 
     public IEnumerable<string> Validate()
     {
@@ -33,6 +36,10 @@ public sealed class ManifestCacheOptions
         if (BlobCacheMiB < 0)
         {
             yield return "Wharf:Gateway:BlobCacheMiB must be 0 (off) or a positive number of MiB";
+        }
+        if (BlobCacheMaxBlobMiB < 1)
+        {
+            yield return "Wharf:Gateway:BlobCacheMaxBlobMiB must be at least 1";
         }
         if (TagLeaseSeconds is < 0 or > 60)
         {

@@ -81,6 +81,9 @@ public class BlobCacheTests
         Assert.False(cache.Keeps((1 << 20) + 1));
         Assert.False(cache.Keeps(0));
         Assert.False(new BlobCache(0, Metrics).Keeps(1));
+        var capped = new BlobCache(256 << 20, Metrics, maxBlobBytes: 4 << 20);
+        Assert.True(capped.Keeps(4 << 20));
+        Assert.False(capped.Keeps((4 << 20) + 1));
 
         // Two 1 MiB fetches in flight fill the 2 MiB allowance; a third different blob is streamed by its caller.
         var release = new TaskCompletionSource();
