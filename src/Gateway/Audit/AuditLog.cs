@@ -102,14 +102,9 @@ public sealed class AuditLog : BackgroundService
                 {
                     batch.Add(e);
                 }
-                var full = batch.Count == MaxBatch;
                 await WriteAsync(batch, cancellationToken);
-                if (!full)
-                {
-                    break;
-                }
             }
-            while (true);
+            while (batch.Count == MaxBatch);
         }
         finally
         {
