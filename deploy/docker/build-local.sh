@@ -262,13 +262,13 @@ for target in silo gateway; do
   expect "$target" architecture '{architecture, os}' '{"architecture":"amd64","os":"linux"}'
 done
 expect silo entrypoint '.config.Entrypoint' '["dotnet","/app/Wharf.Silo.dll"]'
-expect silo "exposed ports" '.config.ExposedPorts | keys' '["11111/tcp","30000/tcp","5100/tcp","5200/tcp"]'
+expect silo "exposed ports" '.config.ExposedPorts | keys' '["11111/tcp","30000/tcp","5100/tcp","5200/tcp","5201/tcp"]'
 expect silo volume '.config.Volumes | keys' '["/var/lib/wharf"]'
 expect silo "health check" "$HC" "{\"Test\":[\"CMD\",\"dotnet\",\"/app/Wharf.Cli.dll\",\"probe\",\"http://127.0.0.1:5100/healthz\"],
   \"Interval\":$((15 * S)),\"Timeout\":$((5 * S)),\"StartPeriod\":$((30 * S)),\"Retries\":3}"
 expect silo environment "$(env_of 'ASPNETCORE_URLS|Wharf__[A-Za-z_]+|DOTNET_RUNNING_IN_CONTAINER|DOTNET_gcServer')" '[
   "ASPNETCORE_URLS=http://0.0.0.0:5100", "DOTNET_RUNNING_IN_CONTAINER=true", "DOTNET_gcServer=1",
-  "Wharf__Bytes__Port=5200", "Wharf__DataPath=/var/lib/wharf", "Wharf__Orleans__GatewayPort=30000",
+  "Wharf__Bytes__BulkPort=5201", "Wharf__Bytes__Port=5200", "Wharf__DataPath=/var/lib/wharf", "Wharf__Orleans__GatewayPort=30000",
   "Wharf__Orleans__SiloPort=11111", "Wharf__Role=Silo"]'
 expect gateway entrypoint '.config.Entrypoint' '["dotnet","/app/Wharf.Gateway.dll"]'
 expect gateway "exposed ports" '.config.ExposedPorts | keys' '["5000/tcp"]'

@@ -91,7 +91,8 @@ public static class GatewayHost
         services.AddSingleton(sp => new PlacementViewStore(sp.GetRequiredService<ICasStore>(), options.ClusterId));
         services.AddSingleton(sp => new TopologyFeed(sp.GetRequiredService<PlacementViewStore>(), sp.GetRequiredService<ILogger<TopologyFeed>>()));
         services.AddHostedService(sp => sp.GetRequiredService<TopologyFeed>());
-        services.AddSingleton<IByteRouter>(sp => new ObservedByteRouter(new TopologyByteRouter(sp.GetRequiredService<TopologyFeed>()), sp.GetRequiredService<WharfMetrics>()));
+        var transport = (builder.Configuration.GetSection(Caching.ManifestCacheOptions.Section).Get<Caching.ManifestCacheOptions>() ?? new()).Transport;
+        services.AddSingleton<IByteRouter>(sp => new ObservedByteRouter(new TopologyByteRouter(sp.GetRequiredService<TopologyFeed>(), transport: transport), sp.GetRequiredService<WharfMetrics>()));
         builder.AddWharfTelemetry("wharf-gateway", $"{Environment.MachineName}/{Environment.ProcessId}");
         services.AddWharfGateway();
         if (options.Membership.IsConsul)

@@ -88,6 +88,10 @@ public sealed class WharfOptions
         {
             yield return "Wharf:Bytes:Port must be 0 (pick a free one) or a TCP port";
         }
+        if (Bytes.BulkPort is < -1 or > 65535)
+        {
+            yield return "Wharf:Bytes:BulkPort must be 0 (pick a free one), -1 (none) or a TCP port";
+        }
         if (Uploads.ExpireAfter <= TimeSpan.Zero || Uploads.SweepInterval <= TimeSpan.Zero)
         {
             yield return "Wharf:Uploads:ExpireAfter and SweepInterval must be positive";
@@ -158,6 +162,12 @@ public sealed class BytesOptions
 {
     /// <summary>The gRPC byte service's port (HTTP/2 without TLS); 0 picks a free one.</summary>
     public int Port { get; set; }
+
+    /// <summary>
+    /// The bulk port (HTTP/1.1 without TLS, on the node's address) that gateways read and write blob bytes on
+    /// (<c>BulkBytes</c>); 0 picks a free one, -1 serves none (gateways then use the gRPC port for everything).
+    /// </summary>
+    public int BulkPort { get; set; }
 }
 
 public sealed class ClusterFormationOptions

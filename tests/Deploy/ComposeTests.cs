@@ -127,7 +127,7 @@ public sealed partial class ComposeTests
             var env = service.Environment();
             Assert.Equal(service.Map("networks").Map("wharf").Str("ipv4_address"), env["Wharf__Node__Address"]);
             Assert.Equal("Silo", env["Wharf__Role"]);
-            var ports = new[] { HttpPort(service), int.Parse(env["Wharf__Bytes__Port"]), int.Parse(env["Wharf__Orleans__SiloPort"]), int.Parse(env["Wharf__Orleans__GatewayPort"]) };
+            var ports = new[] { HttpPort(service), int.Parse(env["Wharf__Bytes__Port"]), int.Parse(env["Wharf__Bytes__BulkPort"]), int.Parse(env["Wharf__Orleans__SiloPort"]), int.Parse(env["Wharf__Orleans__GatewayPort"]) };
             Assert.Equal(exposed.Order(), ports.Order());
             Assert.Contains(service.Get("volumes").Strings(), v => v.EndsWith(":" + env["Wharf__DataPath"], StringComparison.Ordinal));
         }

@@ -61,7 +61,7 @@ public sealed class DockerfileTests
         Assert.Equal("Silo", env["Wharf__Role"]);
         var http = Port(env["ASPNETCORE_URLS"]);
         Assert.Equal(Repo.SiloDefaultHttpPort, http);
-        var expected = new[] { http, int.Parse(env["Wharf__Bytes__Port"]), int.Parse(env["Wharf__Orleans__SiloPort"]), int.Parse(env["Wharf__Orleans__GatewayPort"]) };
+        var expected = new[] { http, int.Parse(env["Wharf__Bytes__Port"]), int.Parse(env["Wharf__Bytes__BulkPort"]), int.Parse(env["Wharf__Orleans__SiloPort"]), int.Parse(env["Wharf__Orleans__GatewayPort"]) };
         Assert.All(expected, p => Assert.NotEqual(0, p));
         Assert.Equal(expected.Order(), Exposed("silo").Order());
         var volume = JsonSerializer.Deserialize<string[]>(File.Last("silo", "VOLUME")!)!;

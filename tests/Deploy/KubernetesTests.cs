@@ -150,6 +150,7 @@ public sealed class KubernetesTests
         var ports = container.Ports.ToDictionary(p => p.Name, p => p.ContainerPort);
         Assert.Equal(DockerfileTests.Port(env["ASPNETCORE_URLS"]), ports["http"]);
         Assert.Equal(int.Parse(env["Wharf__Bytes__Port"]), ports["bytes"]);
+        Assert.Equal(int.Parse(env["Wharf__Bytes__BulkPort"]), ports["bulk"]);
         Assert.Equal(int.Parse(env["Wharf__Orleans__SiloPort"]), ports["orleans-silo"]);
         Assert.Equal(int.Parse(env["Wharf__Orleans__GatewayPort"]), ports["orleans-gw"]);
         Assert.Equal(DockerfileTests.Exposed("silo").Order(), ports.Values.Order());

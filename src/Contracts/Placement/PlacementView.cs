@@ -11,7 +11,11 @@ public enum NodeState
     Joining = 4,
 }
 
-/// <summary>One node of the placement view, identified by its persistent node id (never by SiloAddress).</summary>
+/// <summary>
+/// One node of the placement view, identified by its persistent node id (never by SiloAddress). <see cref="ByteEndpoint"/>
+/// is its gRPC byte service; <see cref="BulkEndpoint"/> the HTTP/1.1 bulk path beside it (<c>BulkBytes</c>), empty on a
+/// node that does not serve one (gateways then move its bytes over gRPC).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("wharf.placement-node.v1")]
 public sealed record PlacementNode(
     [property: Id(0)] string NodeId,
@@ -20,7 +24,8 @@ public sealed record PlacementNode(
     [property: Id(3)] double Weight,
     [property: Id(4)] string ByteEndpoint,
     [property: Id(5)] DateTimeOffset? DownSince = null,
-    [property: Id(6)] string SiloEndpoint = "");
+    [property: Id(6)] string SiloEndpoint = "",
+    [property: Id(7)] string BulkEndpoint = "");
 
 /// <summary>
 /// Who owns data (DESIGN principle 3): the nodes with their state, zone and weight, versioned by an epoch that

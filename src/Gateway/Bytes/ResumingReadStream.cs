@@ -11,8 +11,14 @@ internal sealed class ResumingReadStream(ReplicaReader.ReplicaSource source, Str
     private Stream _current = first;
     private long _position;
 
-    // Reads land here first: a read abandoned on a stalled node must never write into the caller's buffer later.
-    private byte[] _buffer = new byte[64 * 1024];
+    // A read that waits longer than ReplicaReader.IdleTimeout for bytes is cancelled, and the stream resumes elsewhere.
+    // Reads go straight into the caller's buffer: every source stream here (HTTP/1.1 responses, gRPC calls, files)
+    // completes a cancelled read before it returns, so nothing writes into that buffer after this method returned.
+    // One timer source serves every read (TryReset between reads); the caller's token cancels it through a
+    // registration on the caller's token, which TryReset leaves alone (it drops registrations on the source itself).
+    private CancellationTokenSource _stall = new();
+    private CancellationTokenRegistration _callerRegistration;
+    private CancellationToken _registeredFor;
 
     public override bool CanRead => true;
     public override bool CanSeek => false;
@@ -29,34 +35,63 @@ internal sealed class ResumingReadStream(ReplicaReader.ReplicaSource source, Str
         while (true)
         {
             int n;
-            var read = _current.ReadAsync(_buffer.AsMemory(0, Math.Min(buffer.Length, _buffer.Length)), cancellationToken);
+            var token = StallToken(cancellationToken);
+            _stall.CancelAfter(ReplicaReader.IdleTimeout);
             try
             {
-                // A node that stops sending mid-way (a paused process) is as broken as one that failed.
-                n = read.IsCompletedSuccessfully ? read.Result : await read.AsTask().WaitAsync(ReplicaReader.IdleTimeout, cancellationToken);
+                n = await _current.ReadAsync(buffer, token);
             }
-            catch (IOException) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (e is IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
+                // Broken, or silent for too long (a paused process): as broken either way.
+                ResetStall(stalled: e is OperationCanceledException);
                 await ResumeAsync(cancellationToken);
                 continue;
             }
-            catch (TimeoutException)
-            {
-                // The abandoned read may still complete into the old buffer: this stream never reads it again.
-                _buffer = new byte[_buffer.Length];
-                await ResumeAsync(cancellationToken);
-                continue;
-            }
+            ResetStall(stalled: false);
             if (n == 0 && _position < length)
             {
                 // Ended early without an error: the node is as good as broken for this read.
                 await ResumeAsync(cancellationToken);
                 continue;
             }
-            _buffer.AsSpan(0, n).CopyTo(buffer.Span);
             _position += n;
             return n;
         }
+    }
+
+    /// <summary>The stall timer's token, which the caller's token cancels too (registered once per caller's token).</summary>
+    private CancellationToken StallToken(CancellationToken caller)
+    {
+        caller.ThrowIfCancellationRequested();
+        if (caller.CanBeCanceled && caller != _registeredFor)
+        {
+            _callerRegistration.Dispose();
+            _callerRegistration = caller.UnsafeRegister(static state =>
+            {
+                try
+                {
+                    ((ResumingReadStream)state!)._stall.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The stream is done.
+                }
+            }, this);
+            _registeredFor = caller;
+        }
+        return _stall.Token;
+    }
+
+    private void ResetStall(bool stalled)
+    {
+        if (!stalled && _stall.TryReset())
+        {
+            return;
+        }
+        // Fired (or about to): a fresh timer.
+        _stall.Dispose();
+        _stall = new CancellationTokenSource();
     }
 
     private async Task ResumeAsync(CancellationToken ct)
@@ -87,6 +122,8 @@ internal sealed class ResumingReadStream(ReplicaReader.ReplicaSource source, Str
         if (disposing)
         {
             _current.Dispose();
+            _callerRegistration.Dispose();
+            _stall.Dispose();
         }
         base.Dispose(disposing);
     }
@@ -94,6 +131,8 @@ internal sealed class ResumingReadStream(ReplicaReader.ReplicaSource source, Str
     public override async ValueTask DisposeAsync()
     {
         await _current.DisposeAsync();
+        _callerRegistration.Dispose();
+        _stall.Dispose();
         await base.DisposeAsync();
     }
 }

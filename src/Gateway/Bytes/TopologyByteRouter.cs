@@ -11,13 +11,26 @@ namespace Wharf.Gateway.Bytes;
 /// <summary>The node this process is, when it holds bytes itself (the all-in-one): reached in-process.</summary>
 public sealed record LocalByteNode(string NodeId, IByteService Service);
 
+/// <summary>How a gateway moves bulk bytes to and from silos (<c>Wharf:Gateway:ByteTransport</c>).</summary>
+public enum ByteTransport
+{
+    /// <summary>Reads, blob writes and appends on a node's HTTP/1.1 bulk port when it serves one, gRPC otherwise.</summary>
+    Http,
+
+    /// <summary>Everything on the gRPC byte service.</summary>
+    Grpc,
+}
+
 /// <summary>
 /// Routes bytes over the placement view the topology feed follows: owners by weighted rendezvous of the key's
-/// shard, and one gRPC channel per node's byte endpoint (HTTP/2, kept open and multiplexed).
+/// shard; one gRPC channel per node's byte endpoint (HTTP/2, kept open and multiplexed), and for a node with a bulk
+/// endpoint, pooled HTTP/1.1 connections that carry its bulk calls (<see cref="HttpByteService"/>).
 /// </summary>
-public sealed class TopologyByteRouter(TopologyFeed topology, LocalByteNode? local = null) : IByteRouter, IDisposable
+public sealed class TopologyByteRouter(TopologyFeed topology, LocalByteNode? local = null, ByteTransport transport = ByteTransport.Http) : IByteRouter, IDisposable
 {
     private readonly ConcurrentDictionary<string, (GrpcChannel Channel, GrpcByteService Service)> _channels = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Bulk, string Grpc), HttpByteService> _bulk = new();
+    private readonly Lazy<HttpClient> _http = new(CreateBulkClient);
 
     public IReadOnlyList<string> OwnersOfDigest(Digest digest) => Owners(Shards.OfDigest(digest));
 
@@ -49,7 +62,16 @@ public sealed class TopologyByteRouter(TopologyFeed topology, LocalByteNode? loc
         {
             throw new RegistryException(ErrorCode.Unavailable, $"storage node {nodeId} is not in the placement view");
         }
-        return _channels.GetOrAdd(node.ByteEndpoint, endpoint =>
+        var grpc = Grpc(node.ByteEndpoint);
+        if (transport == ByteTransport.Http && !string.IsNullOrEmpty(node.BulkEndpoint))
+        {
+            return _bulk.GetOrAdd((node.BulkEndpoint, node.ByteEndpoint), key => new HttpByteService(_http.Value, new Uri(key.Bulk), grpc));
+        }
+        return grpc;
+    }
+
+    private GrpcByteService Grpc(string byteEndpoint) =>
+        _channels.GetOrAdd(byteEndpoint, endpoint =>
         {
             var channel = GrpcChannel.ForAddress(endpoint, new GrpcChannelOptions
             {
@@ -72,13 +94,32 @@ public sealed class TopologyByteRouter(TopologyFeed topology, LocalByteNode? loc
             });
             return (channel, new GrpcByteService(channel));
         }).Service;
-    }
+
+    /// <summary>One client for every node's bulk port: HTTP/1.1, a pool of kept-alive connections per node, no proxy.</summary>
+    private static HttpClient CreateBulkClient() =>
+        new(Wharf.Membership.Security.PeerCalls.Handler(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            ConnectTimeout = TimeSpan.FromSeconds(3),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+        }))
+        {
+            // Streams of 2 GiB take as long as they take; stalls are bounded by the callers (StreamFanOut, ResumingReadStream).
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
 
     public void Dispose()
     {
         foreach (var (channel, _) in _channels.Values)
         {
             channel.Dispose();
+        }
+        if (_http.IsValueCreated)
+        {
+            _http.Value.Dispose();
         }
     }
 }

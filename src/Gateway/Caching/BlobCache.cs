@@ -10,6 +10,14 @@ namespace Wharf.Gateway.Caching;
 /// share one fetch, and later GETs (and their ranges) are answered from memory. A fetched blob is verified against its
 /// digest before it is kept or served (principle 2: every copy is verified). Bytes being fetched are bounded too:
 /// past a quarter of the capacity, further misses are streamed as if there were no cache.
+/// <para>
+/// A miss is only worth a fill (a whole fetch, then a SHA-256 of it, ~0.7 ms per MiB) when the blob will be asked for
+/// again before it is evicted. So a full cache admits a blob only when it has been asked for clearly more often lately
+/// than the blobs it would evict (TinyLFU's admission, <see cref="FrequencySketch"/>); the others are streamed. A pull
+/// storm's layers climb past that bar within a few requests, while a working set larger than the cache, read
+/// evenly, no longer churns it: measured in split mode with 1 GiB of 1 MiB blobs against 128 MiB, fills had cost 17 %
+/// of the CPU of every miss.
+/// </para>
 /// </summary>
 public sealed class BlobCache
 {
@@ -17,6 +25,8 @@ public sealed class BlobCache
     private readonly Counter<long> _lookups;
     private readonly long _maxBlob;
     private long _fetchingBytes;
+    private readonly Lock _sketchLock = new();
+    private readonly FrequencySketch _sketch = new();
 
     private static readonly KeyValuePair<string, object?> Hit = new("result", "hit");
     private static readonly KeyValuePair<string, object?> Miss = new("result", "miss");
@@ -54,12 +64,27 @@ public sealed class BlobCache
     {
         if (_content.TryGet(digest, out var cached))
         {
+            lock (_sketchLock)
+            {
+                _sketch.Increment(digest);
+            }
             _lookups.Add(1, Hit);
             return new Lookup(true, cached);
+        }
+        int frequency;
+        lock (_sketchLock)
+        {
+            _sketch.Increment(digest);
+            frequency = _sketch.Estimate(digest);
         }
         var reserved = false;
         if (!_content.IsFetching(digest))
         {
+            if (!Admits(frequency, size))
+            {
+                _lookups.Add(1, Bypass);
+                return new Lookup(false, null);
+            }
             if (Interlocked.Add(ref _fetchingBytes, size) > _content.Capacity / 4)
             {
                 Interlocked.Add(ref _fetchingBytes, -size);
@@ -95,5 +120,22 @@ public sealed class BlobCache
             Interlocked.Add(ref _fetchingBytes, -size); // Another caller's fetch or a cached copy answered: nothing fetched for us.
         }
         return new Lookup(true, await task.WaitAsync(ct));
+    }
+
+    /// <summary>
+    /// Whether a blob asked for <paramref name="frequency"/> times lately earns a fill: always while it fits in free
+    /// space; else only when that is well above (by more than twice the square root, the spread of counts of blobs read
+    /// equally often) the most asked-for of the blobs it would evict.
+    /// </summary>
+    private bool Admits(int frequency, long size)
+    {
+        var victims = _content.EvictionScore(size, d =>
+        {
+            lock (_sketchLock)
+            {
+                return _sketch.Estimate(d);
+            }
+        });
+        return victims is not { } v || frequency > v + (2 * Math.Sqrt(v)) + 1;
     }
 }

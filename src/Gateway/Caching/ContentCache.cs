@@ -55,6 +55,29 @@ public sealed class ContentCache(long capacityBytes)
         return false;
     }
 
+    /// <summary>
+    /// What keeping <paramref name="bytes"/> more would cost: null when they fit without evicting anything, else the
+    /// highest <paramref name="score"/> among the least recently used entries that would make room for them.
+    /// </summary>
+    public int? EvictionScore(long bytes, Func<Digest, int> score)
+    {
+        lock (_lock)
+        {
+            var free = Capacity - _size;
+            if (bytes <= free)
+            {
+                return null;
+            }
+            var max = 0;
+            for (var node = _order.Last; node is not null && free < bytes; node = node.Previous)
+            {
+                max = Math.Max(max, score(node.Value.Digest));
+                free += node.Value.Body.Length;
+            }
+            return max;
+        }
+    }
+
     /// <summary>Keeps a body; one larger than an eighth of the capacity is not kept (it would flush the rest).</summary>
     public void Add(Digest digest, byte[] body)
     {

@@ -27,8 +27,20 @@ public sealed class ManifestCacheOptions
     /// <summary>The largest blob the blob cache keeps, in MiB (and never more than an eighth of it); larger ones are streamed.</summary>
     public int BlobCacheMaxBlobMiB { get; set; } = 4;
 
+    /// <summary>
+    /// How this gateway moves blob bytes to and from silos: <c>Http</c> (the default) uses a silo's HTTP/1.1 bulk port
+    /// for reads, blob writes and appends when the silo serves one; <c>Grpc</c> keeps everything on the gRPC byte service.
+    /// </summary>
+    public string ByteTransport { get; set; } = "Http";
+
+    public Bytes.ByteTransport Transport => Enum.Parse<Bytes.ByteTransport>(ByteTransport, ignoreCase: true);
+
     public IEnumerable<string> Validate()
     {
+        if (!Enum.TryParse<Bytes.ByteTransport>(ByteTransport, ignoreCase: true, out _) || int.TryParse(ByteTransport, out _))
+        {
+            yield return "Wharf:Gateway:ByteTransport must be Http or Grpc";
+        }
         if (ManifestCacheMiB < 0)
         {
             yield return "Wharf:Gateway:ManifestCacheMiB must be 0 (off) or a positive number of MiB";

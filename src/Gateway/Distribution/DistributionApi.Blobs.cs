@@ -74,7 +74,7 @@ public sealed partial class DistributionApi
             await OciError.WriteAsync(context, ErrorCode.BlobUnknown, $"bytes of {digest} are not available");
             return;
         }
-        await stream.CopyToAsync(response.Body, 1 << 20, context.RequestAborted);
+        await Bytes.ResponseCopy.CopyAsync(stream, response, context.RequestAborted);
     }
 
     /// <summary>

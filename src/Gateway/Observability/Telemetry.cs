@@ -80,7 +80,12 @@ public static class Telemetry
                         }
                     };
                 })
-                .AddGrpcClientInstrumentation()
+                // The gRPC call's span is the client span: the HTTP/2 request under it makes none of its own.
+                .AddGrpcClientInstrumentation(o => o.SuppressDownstreamInstrumentation = true)
+                // The byte service's bulk calls (HTTP/1.1, Contracts.Bytes.BulkBytes) as client spans; no other HttpClient
+                // call (membership polling, the exporter's own) makes a span.
+                .AddHttpClientInstrumentation(o => o.FilterHttpRequestMessage = r =>
+                    r.RequestUri?.AbsolutePath.StartsWith(Wharf.Contracts.Bytes.BulkBytes.Prefix + "/", StringComparison.Ordinal) == true)
                 .AddOtlpExporter());
         }
         return builder;

@@ -9,7 +9,7 @@ namespace Wharf.Membership.Topology;
 /// <paramref name="WriteQuorum"/> (R and W) are taken only by the node that forms the cluster: after that they are
 /// the cluster's, kept in the view, and a node configured otherwise follows the view and says so.
 /// </summary>
-public sealed record NodeAnnouncement(string NodeId, string Zone, double Weight, string ByteEndpoint, string SiloEndpoint, int BootstrapExpect, int Replicas = 1, int WriteQuorum = 1);
+public sealed record NodeAnnouncement(string NodeId, string Zone, double Weight, string ByteEndpoint, string SiloEndpoint, int BootstrapExpect, int Replicas = 1, int WriteQuorum = 1, string BulkEndpoint = "");
 
 /// <summary>
 /// A silo's place in the cluster: it takes its node-id lease (refusing to start if another live process holds the
@@ -77,6 +77,7 @@ public sealed class NodeRegistration(
                 State = state,
                 ByteEndpoint = self.ByteEndpoint,
                 SiloEndpoint = self.SiloEndpoint,
+                BulkEndpoint = self.BulkEndpoint,
                 Zone = self.Zone,
                 Weight = self.Weight,
                 DownSince = null,
@@ -90,7 +91,7 @@ public sealed class NodeRegistration(
         }
         var owning = view.Nodes.Count(RendezvousPlacement.Owns);
         var joinState = owning < self.BootstrapExpect ? NodeState.Active : NodeState.Joining;
-        var node = new PlacementNode(self.NodeId, joinState, self.Zone, self.Weight, self.ByteEndpoint, null, self.SiloEndpoint);
+        var node = new PlacementNode(self.NodeId, joinState, self.Zone, self.Weight, self.ByteEndpoint, null, self.SiloEndpoint, self.BulkEndpoint);
         return view with { Nodes = [.. view.Nodes, node] };
     }
 

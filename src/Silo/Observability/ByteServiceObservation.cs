@@ -79,6 +79,41 @@ public sealed class ByteServiceObservation : Interceptor, IDisposable
         }
     }
 
+    /// <summary>
+    /// Observes a bulk call on HTTP/1.1 (<see cref="Replication.BulkByteEndpoints"/>) like a gRPC call of the same
+    /// method: the same RPC attributes and metrics, its code told from the response status when it is disposed.
+    /// </summary>
+    public IDisposable Begin(HttpContext context, string method)
+    {
+        if (Activity.Current is { IsAllDataRequested: true } span)
+        {
+            span.DisplayName = "wharf.bytes.v1.Bytes/" + method;
+            span.SetTag("rpc.system", "http");
+            span.SetTag("rpc.service", "wharf.bytes.v1.Bytes");
+            span.SetTag("rpc.method", method);
+            span.SetTag("wharf.replica.node_id", _nodeId);
+        }
+        return new HttpCall(this, context, method, Stopwatch.GetTimestamp());
+    }
+
+    private sealed class HttpCall(ByteServiceObservation owner, HttpContext context, string method, long started) : IDisposable
+    {
+        public void Dispose()
+        {
+            var code = context.RequestAborted.IsCancellationRequested ? StatusCode.Cancelled : context.Response.StatusCode switch
+            {
+                < 300 => StatusCode.OK,
+                404 => StatusCode.NotFound,
+                503 => StatusCode.Unavailable,
+                < 500 => StatusCode.FailedPrecondition,
+                _ => StatusCode.Unknown,
+            };
+            var m = new KeyValuePair<string, object?>("method", method);
+            owner._calls.Add(1, m, new KeyValuePair<string, object?>("code", code.ToString()));
+            owner._duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, m);
+        }
+    }
+
     private static string MethodName(string fullMethod)
     {
         var slash = fullMethod.LastIndexOf('/');

@@ -76,6 +76,26 @@ public sealed class ClusterTrustTests
             Assert.False((await trusted.StatAsync(new BlobRef { Digest = forgedDigest }, cancellationToken: Ct)).Found);
         }
 
+        // The bulk port (HTTP/1.1 reads and writes): the same, 401 without the secret, nothing stored; with it, the bytes.
+        var bulk = new Uri((await cluster.StateAsync(silo, Ct)).View.Find(silo.NodeId)!.BulkEndpoint);
+        foreach (var presented in new[] { null, "not-the-secret-but-long-enough-0123456789abcdef" })
+        {
+            using var outsider = BulkClient(bulk, presented);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await outsider.GetAsync($"bytes/v1/blobs/{layer.Digest}?offset=0&length={layer.Bytes.Length}", Ct)).StatusCode);
+            var forged = Encoding.UTF8.GetBytes("forged over http " + Guid.NewGuid());
+            var forgedDigest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(forged));
+            Assert.Equal(HttpStatusCode.Unauthorized, (await outsider.PutAsync($"bytes/v1/blobs/{forgedDigest}", new ByteArrayContent(forged), Ct)).StatusCode);
+            using var member = Channel(silo.ByteEndpoint, Secret);
+            Assert.False((await new Bytes.BytesClient(member).StatAsync(new BlobRef { Digest = forgedDigest }, cancellationToken: Ct)).Found);
+        }
+        using (var trusted = BulkClient(bulk, Secret))
+        {
+            Assert.Equal(layer.Bytes, await trusted.GetByteArrayAsync($"bytes/v1/blobs/{layer.Digest}?offset=0&length={layer.Bytes.Length}", Ct));
+            using var missing = await trusted.GetAsync($"bytes/v1/blobs/sha256:{new string('0', 64)}?offset=0&length=1", Ct);
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+            Assert.Contains("BLOB_UNKNOWN", await missing.Content.ReadAsStringAsync(Ct));
+        }
+
         // The silo admin API needs the secret; probes do not.
         using (var anonymous = new HttpClient { BaseAddress = silo.BaseAddress, Timeout = TimeSpan.FromSeconds(10) })
         {
@@ -120,6 +140,12 @@ public sealed class ClusterTrustTests
         {
             HttpHandler = secret is null ? handler : new ClusterSecret(secret).Wrap(handler),
         });
+    }
+
+    private static HttpClient BulkClient(Uri endpoint, string? secret)
+    {
+        var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(3) };
+        return new HttpClient(secret is null ? handler : new ClusterSecret(secret).Wrap(handler)) { BaseAddress = endpoint, Timeout = TimeSpan.FromSeconds(10) };
     }
 
     private static byte[] WrongKey(ClusterSecret secret) =>

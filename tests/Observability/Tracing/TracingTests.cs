@@ -86,18 +86,24 @@ public sealed class TracingTests
             Assert.True(Descends(grain, put), $"the grain call is not below the manifest PUT\n{dump}");
             Assert.Equal("orleans", grain.Attributes["rpc.system.name"]);
 
-            // The monolithic layer push: gateway span with the replica and the bytes, its gRPC client span, the silo's server span.
+            // The monolithic layer push: gateway span with the replica and the bytes, its client span on the silo's bulk
+            // port (HTTP/1.1), the silo's server span named after the byte service's method.
             var write = Assert.Single(spans, s => s.Name == "wharf.bytes/WriteBlob" && s.Attributes.GetValueOrDefault("oci.digest") == layerDigest);
             Assert.Equal("wharf-gateway", write.Service);
             Assert.Equal(siloNode, write.Attributes["wharf.replica.node_id"]);
             Assert.Equal(layer.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), write.Attributes["wharf.bytes"]);
-            var grpcClient = Assert.Single(spans, s => s.ParentSpanId == write.SpanId && s.Kind == Span.Types.SpanKind.Client);
-            Assert.Equal("wharf-gateway", grpcClient.Service);
-            var grpcServer = Assert.Single(spans, s => s.Service == "wharf-silo" && s.Kind == Span.Types.SpanKind.Server && Descends(s, grpcClient));
-            Assert.Equal("grpc", grpcServer.Attributes["rpc.system"]);
-            Assert.Equal("wharf.bytes.v1.Bytes", grpcServer.Attributes["rpc.service"]);
-            Assert.Equal("WriteBlob", grpcServer.Attributes["rpc.method"]);
-            Assert.Equal(siloNode, grpcServer.Attributes["wharf.replica.node_id"]);
+            var bulkClient = Assert.Single(spans, s => s.ParentSpanId == write.SpanId && s.Kind == Span.Types.SpanKind.Client);
+            Assert.Equal("wharf-gateway", bulkClient.Service);
+            Assert.Equal("PUT", bulkClient.Attributes["http.request.method"]);
+            var bulkServer = Assert.Single(spans, s => s.Service == "wharf-silo" && s.Kind == Span.Types.SpanKind.Server && Descends(s, bulkClient));
+            Assert.Equal("PUT /bytes/v1/blobs/{digest}", bulkServer.Name);
+            Assert.Equal("http", bulkServer.Attributes["rpc.system"]);
+            Assert.Equal("wharf.bytes.v1.Bytes", bulkServer.Attributes["rpc.service"]);
+            Assert.Equal("WriteBlob", bulkServer.Attributes["rpc.method"]);
+            Assert.Equal(siloNode, bulkServer.Attributes["wharf.replica.node_id"]);
+            // The small calls stay on gRPC.
+            var commit = Assert.Single(spans, s => s.Service == "wharf-silo" && s.Kind == Span.Types.SpanKind.Server && s.Attributes.GetValueOrDefault("rpc.method") == "CommitUpload");
+            Assert.Equal("grpc", commit.Attributes["rpc.system"]);
             var monolithic = byId[write.ParentSpanId];
             Assert.Equal(repo, monolithic.Attributes["oci.repository"]);
             Assert.Equal("POST", monolithic.Attributes["http.request.method"]);

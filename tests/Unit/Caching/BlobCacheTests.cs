@@ -103,4 +103,54 @@ public class BlobCacheTests
         var after = await cache.GetAsync(blobs[2].Digest, 1 << 20, () => Task.FromResult<byte[]?>(blobs[2].Bytes), CancellationToken.None);
         Assert.True(after.Cached);
     }
+
+    [Fact(Timeout = 10_000)]
+    public async Task A_full_cache_streams_blobs_read_no_more_often_than_its_own_and_admits_one_a_storm_asks_for()
+    {
+        // Room for 8 blobs of 64 KiB; 8 residents, each read 10 times.
+        var cache = new BlobCache(8 * 65536, Metrics, maxBlobBytes: 65536);
+        var residents = Enumerable.Range(0, 8).Select(_ => Blob(65536)).ToArray();
+        var fetches = 0;
+        Func<Task<byte[]?>> FetchOf(byte[] bytes) => () =>
+        {
+            Interlocked.Increment(ref fetches);
+            return Task.FromResult<byte[]?>(bytes);
+        };
+        for (var round = 0; round < 10; round++)
+        {
+            foreach (var (bytes, digest) in residents)
+            {
+                Assert.True((await cache.GetAsync(digest, bytes.Length, FetchOf(bytes), CancellationToken.None)).Cached);
+            }
+        }
+        Assert.Equal(8, fetches);
+
+        // A working set read evenly: blobs read once or twice each are streamed, and the residents stay.
+        var others = Enumerable.Range(0, 32).Select(_ => Blob(65536)).ToArray();
+        for (var round = 0; round < 2; round++)
+        {
+            foreach (var (bytes, digest) in others)
+            {
+                Assert.False((await cache.GetAsync(digest, bytes.Length, FetchOf(bytes), CancellationToken.None)).Cached);
+            }
+        }
+        Assert.Equal(8, fetches);
+        foreach (var (bytes, digest) in residents)
+        {
+            Assert.True((await cache.GetAsync(digest, bytes.Length, FetchOf(bytes), CancellationToken.None)).Cached);
+        }
+        Assert.Equal(8, fetches);
+
+        // A blob a pull storm asks for, far more often than the residents lately, is fetched once and kept.
+        var (hot, hotDigest) = Blob(65536);
+        var answers = new List<BlobCache.Lookup>();
+        for (var i = 0; i < 40; i++)
+        {
+            answers.Add(await cache.GetAsync(hotDigest, hot.Length, FetchOf(hot), CancellationToken.None));
+        }
+        Assert.False(answers[0].Cached);
+        Assert.True(answers[^1].Cached && answers[^1].Body!.AsSpan().SequenceEqual(hot));
+        Assert.Equal(9, fetches);
+        Assert.Equal(8 * 65536, cache.Size);
+    }
 }

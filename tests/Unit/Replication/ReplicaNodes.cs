@@ -107,6 +107,9 @@ public sealed class TestNode(BlobStore store) : IByteService
     /// <summary>When set, a read stream from this node breaks (and the node goes down) after this many bytes.</summary>
     public long? DieAfterReading { get; set; }
 
+    /// <summary>When set, a read stream from this node stops sending (a paused process) after this many bytes.</summary>
+    public long? StallAfterReading { get; set; }
+
     /// <summary>When set, reads wait for it (to hold concurrent readers at the node).</summary>
     public TaskCompletionSource? ReadGate { get; set; }
 
@@ -135,6 +138,10 @@ public sealed class TestNode(BlobStore store) : IByteService
             await gate.Task.WaitAsync(cancellationToken);
         }
         var stream = await Store.OpenReadAsync(digest, offset, length, cancellationToken);
+        if (stream is not null && StallAfterReading is { } stall)
+        {
+            return new DyingStream(stream, stall, this, stalls: true);
+        }
         return stream is null || DieAfterReading is not { } limit ? stream : new DyingStream(stream, limit, this);
     }
 
@@ -166,8 +173,11 @@ public sealed class TestNode(BlobStore store) : IByteService
         return Store.DeleteUploadAsync(uploadId, cancellationToken);
     }
 
-    /// <summary>A read that breaks like a dropped connection after a number of bytes; the node is down from then on.</summary>
-    private sealed class DyingStream(Stream inner, long limit, TestNode node) : Stream
+    /// <summary>
+    /// A read that breaks like a dropped connection after a number of bytes (the node is down from then on), or with
+    /// <paramref name="stalls"/> waits from then on like a paused process, until the reader cancels.
+    /// </summary>
+    private sealed class DyingStream(Stream inner, long limit, TestNode node, bool stalls = false) : Stream
     {
         private long _read;
 
@@ -179,6 +189,10 @@ public sealed class TestNode(BlobStore store) : IByteService
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
+            if (_read >= limit && stalls)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
             if (_read >= limit)
             {
                 node.Down = true;

@@ -198,6 +198,38 @@ public sealed class ReplicationTests
         Assert.True(cluster.Health.IsAvoided(cluster.Nodes.Single(n => n.Value.Down).Key));
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task A_read_whose_node_stops_sending_half_way_resumes_on_another_holder_after_the_idle_timeout()
+    {
+        using var cluster = new ReplicaNodes(nodes: 3, replicas: 3, writeQuorum: 2);
+        var blob = Bytes(3_000_000, 10);
+        var digest = DigestOf(blob);
+        var (_, holders) = await cluster.Writer.WriteBlobAsync(digest, new MemoryStream(blob), null, default);
+        foreach (var node in cluster.Nodes.Values)
+        {
+            node.StallAfterReading = blob.Length / 2 + 54_321; // Whichever node serves first goes silent past the middle.
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await using var stream = await cluster.Reader.OpenAsync(digest, 0, blob.Length, holders, default);
+        Assert.NotNull(stream);
+        // The caller reads with one large buffer, as the blob GET does: the bytes land in it unbroken.
+        var read = new byte[blob.Length];
+        var total = 0;
+        int n;
+        while ((n = await stream.ReadAsync(read.AsMemory(total, Math.Min(1 << 20, read.Length - total)))) > 0)
+        {
+            total += n;
+            if (total == blob.Length)
+            {
+                break;
+            }
+        }
+        Assert.Equal(blob.Length, total);
+        Assert.Equal(blob, read);
+        Assert.InRange(clock.Elapsed, Wharf.Gateway.Bytes.ReplicaReader.IdleTimeout * 0.9, Wharf.Gateway.Bytes.ReplicaReader.IdleTimeout * 4);
+        Assert.Equal(2, cluster.Nodes.Values.Count(n => n.Reads == 1));
+    }
+
     [Fact]
     public async Task A_read_skips_a_holder_that_is_down_or_lacks_the_blob()
     {
