@@ -77,6 +77,7 @@ public static class GatewayHost
             return null;
         }
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        Hosting.KestrelBlocks.Configure(builder);
         // Per-request framework logs cost 8–30 % of a small GET's CPU (loadtest/allinone): warnings only by default.
         foreach (var category in new[] { "Microsoft.AspNetCore", "Orleans", "Grpc", "Polly" })
         {

@@ -245,6 +245,7 @@ public static class SiloHost
             silo.Configure<SiloMessagingOptions>(m => m.ResponseTimeout = builder.Configuration.GetValue("Wharf:Liveness:ResponseTimeout", TimeSpan.FromSeconds(10)));
         });
 
+        Wharf.Gateway.Hosting.KestrelBlocks.Configure(builder);
         if (options.IsAllInOne)
         {
             services.AddSingleton<IByteRouter>(sp => new ObservedByteRouter(

@@ -57,8 +57,8 @@ public static class ConfigKeys
     private static readonly Dictionary<Host, HashSet<string>> Keys = new()
     {
         // ManifestCacheOptions (Wharf:Gateway) is bound by both hosts: silos grant the tag leases, gateways cache.
-        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls", .. ClusterSecretKeys, .. CacheKeys, .. GatewaySections]),
-        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress", .. ClusterSecretKeys, .. CacheKeys, .. GatewaySections]),
+        [Host.Silo] = Build(typeof(WharfOptions), typeof(Orleans.Configuration.ClusterMembershipOptions), ["urls", "Wharf:Kestrel:BlockKiB", .. ClusterSecretKeys, .. CacheKeys, .. GatewaySections]),
+        [Host.Gateway] = Build(typeof(GatewayOptions), typeof(Orleans.Configuration.GatewayOptions), ["urls", "Wharf:Gateway:AdvertisedAddress", "Wharf:Kestrel:BlockKiB", .. ClusterSecretKeys, .. CacheKeys, .. GatewaySections]),
     };
 
     private static string[] ClusterSecretKeys => ["Wharf:Cluster:Secret", "Wharf:Cluster:SecretFile"];
@@ -89,6 +89,8 @@ public static class ConfigKeys
         (Host.Silo, "Wharf:Cluster:Secret", "src/Membership/Security/ClusterSecret.cs"),
         (Host.Gateway, "Wharf:Cluster:Secret", "src/Membership/Security/ClusterSecret.cs"),
         (Host.Silo, "Wharf:Cluster:SecretFile", "src/Membership/Security/ClusterSecret.cs"),
+        (Host.Silo, "Wharf:Kestrel:BlockKiB", "src/Gateway/Hosting/LargeBlockMemoryPool.cs"),
+        (Host.Gateway, "Wharf:Kestrel:BlockKiB", "src/Gateway/Hosting/LargeBlockMemoryPool.cs"),
     ];
 
     public static IReadOnlySet<string> For(Host host) => Keys[host];

@@ -1,0 +1,71 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Wharf.Gateway.Hosting;
+
+/// <summary>
+/// Kestrel's memory pool with larger blocks (<c>Wharf:Kestrel:BlockKiB</c>, off by default). Kestrel's socket transport receives into
+/// one pool block at a time, so with its default 4 KiB blocks a 1 GiB upload costs 262,144 receive calls and as many
+/// wake-ups of the reader; larger blocks cut both. Blocks are pinned (allocated on the pinned object heap, as Kestrel's
+/// own are) and reused; idle connections hold none (Kestrel waits for data before it takes a block).
+/// </summary>
+public sealed class LargeBlockMemoryPoolFactory(int blockSize) : IMemoryPoolFactory<byte>
+{
+    public MemoryPool<byte> Create(MemoryPoolOptions? options = null) => new LargeBlockMemoryPool(blockSize);
+}
+
+internal sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
+{
+    // Free blocks kept for reuse, at most 64 MiB of them: beyond that the GC takes them (a burst does not pin memory for good).
+    private readonly int _maxFree = Math.Max(16, (64 << 20) / blockSize);
+    private readonly ConcurrentQueue<Block> _free = new();
+    private bool _disposed;
+
+    public override int MaxBufferSize => blockSize;
+
+    public override IMemoryOwner<byte> Rent(int minBufferSize = -1)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, blockSize);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _free.TryDequeue(out var block) ? block : new Block(this, GC.AllocateUninitializedArray<byte>(blockSize, pinned: true));
+    }
+
+    private void Return(Block block)
+    {
+        if (!_disposed && _free.Count < _maxFree)
+        {
+            _free.Enqueue(block);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        _disposed = true;
+        _free.Clear();
+    }
+
+    private sealed class Block(LargeBlockMemoryPool pool, byte[] array) : IMemoryOwner<byte>
+    {
+        public Memory<byte> Memory { get; } = array;
+
+        public void Dispose() => pool.Return(this);
+    }
+}
+
+public static class KestrelBlocks
+{
+    public const string Key = "Wharf:Kestrel:BlockKiB";
+
+    /// <summary>Kestrel's pool with <see cref="Key"/> KiB blocks when that is set above Kestrel's own 4 KiB.</summary>
+    public static void Configure(Microsoft.AspNetCore.Builder.WebApplicationBuilder builder)
+    {
+        var kib = builder.Configuration.GetValue(Key, 0);
+        if (kib > 4)
+        {
+            builder.Services.AddSingleton<IMemoryPoolFactory<byte>>(new LargeBlockMemoryPoolFactory(kib * 1024));
+        }
+    }
+}

@@ -1,0 +1,25 @@
+using Wharf.Gateway.Hosting;
+
+namespace Wharf.Tests.Unit.Hosting;
+
+/// <summary>Kestrel's pool with larger blocks (<c>Wharf:Kestrel:BlockKiB</c>): what the socket transport receives into.</summary>
+public class LargeBlockMemoryPoolTests
+{
+    [Fact]
+    public void Blocks_have_the_configured_size_are_reused_once_returned_and_a_larger_rent_is_refused()
+    {
+        using var pool = new LargeBlockMemoryPoolFactory(64 * 1024).Create();
+        Assert.Equal(64 * 1024, pool.MaxBufferSize);
+        var first = pool.Rent();
+        Assert.Equal(64 * 1024, first.Memory.Length);
+        var second = pool.Rent(1000);
+        Assert.Equal(64 * 1024, second.Memory.Length);
+        first.Memory.Span[0] = 42;
+        first.Dispose();
+        var again = pool.Rent();
+        Assert.Equal(42, again.Memory.Span[0]); // the same block, not a new one
+        Assert.Throws<ArgumentOutOfRangeException>(() => pool.Rent((64 * 1024) + 1));
+        again.Dispose();
+        second.Dispose();
+    }
+}
