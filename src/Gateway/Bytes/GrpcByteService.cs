@@ -120,16 +120,10 @@ public sealed class GrpcByteService(GrpcChannel channel) : IByteService
     }
 
     /// <summary>A server stream of chunks as a read-only byte stream; disposing it ends the call.</summary>
-    private sealed class GrpcReadStream(AsyncServerStreamingCall<Chunk> call, ReadOnlyMemory<byte> first, bool done) : Stream
+    private sealed class GrpcReadStream(AsyncServerStreamingCall<Chunk> call, ReadOnlyMemory<byte> first, bool done) : ReadOnlyStream
     {
         private ReadOnlyMemory<byte> _current = first;
         private bool _done = done;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -158,17 +152,6 @@ public sealed class GrpcByteService(GrpcChannel channel) : IByteService
             _current = _current[n..];
             return n;
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) =>
-            ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

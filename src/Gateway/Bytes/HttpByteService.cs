@@ -104,7 +104,7 @@ public sealed class HttpByteService(HttpClient http, Uri bulkEndpoint, IByteServ
     }
 
     /// <summary>The caller's content, remembering what it threw (a client's body that broke, a stall cancelled by the fan-out).</summary>
-    private sealed class SourceStream(Stream inner) : Stream
+    private sealed class SourceStream(Stream inner) : ReadOnlyStream
     {
         public Exception? Failure { get; private set; }
 
@@ -120,42 +120,14 @@ public sealed class HttpByteService(HttpClient http, Uri bulkEndpoint, IByteServ
                 throw;
             }
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>A response body whose disposal ends the response (and returns or closes its connection).</summary>
-    private sealed class ResponseStream(HttpResponseMessage response, Stream body) : Stream
+    private sealed class ResponseStream(HttpResponseMessage response, Stream body) : ReadOnlyStream
     {
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => body.ReadAsync(buffer, cancellationToken);
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            body.ReadAsync(buffer, offset, count, cancellationToken);
-
-        public override int Read(byte[] buffer, int offset, int count) => body.Read(buffer, offset, count);
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override int Read(Span<byte> buffer) => body.Read(buffer);
 
         protected override void Dispose(bool disposing)
         {

@@ -1,3 +1,5 @@
+using Wharf.Contracts.Bytes;
+
 namespace Wharf.Gateway.Bytes;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace Wharf.Gateway.Bytes;
 /// on. The caller sees one unbroken stream of the same bytes (a committed blob is immutable, so every holder has the
 /// same bytes at the same offset).
 /// </summary>
-internal sealed class ResumingReadStream(ReplicaReader.ReplicaSource source, Stream first, long offset, long length) : Stream
+internal sealed class ResumingReadStream(ReplicaReader.ReplicaSource source, Stream first, long offset, long length) : ReadOnlyStream
 {
     private Stream _current = first;
     private long _position;
@@ -19,10 +21,6 @@ internal sealed class ResumingReadStream(ReplicaReader.ReplicaSource source, Str
     private CancellationTokenSource _stall = new();
     private CancellationTokenRegistration _callerRegistration;
     private CancellationToken _registeredFor;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => length;
     public override long Position { get => _position; set => throw new NotSupportedException(); }
 
@@ -105,17 +103,6 @@ internal sealed class ResumingReadStream(ReplicaReader.ReplicaSource source, Str
         var next = await source.OpenNextAsync(offset + _position, length - _position, ct);
         _current = next ?? throw new IOException($"the blob stream broke at byte {offset + _position} and no other node has the rest");
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

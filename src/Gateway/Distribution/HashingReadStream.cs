@@ -1,19 +1,14 @@
+using Wharf.Contracts.Bytes;
 using Wharf.Contracts.Oci;
 
 namespace Wharf.Gateway.Distribution;
 
 /// <summary>Feeds every byte read through it into a resumable hash: the gateway hashes an upload once, as it streams.</summary>
-internal sealed class HashingReadStream(Stream inner, ResumableHash hash) : Stream
+internal sealed class HashingReadStream(Stream inner, ResumableHash hash) : ReadOnlyStream
 {
     public long BytesRead { get; private set; }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -30,12 +25,4 @@ internal sealed class HashingReadStream(Stream inner, ResumableHash hash) : Stre
         BytesRead += n;
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

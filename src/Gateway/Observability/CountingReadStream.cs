@@ -1,15 +1,14 @@
+using Wharf.Contracts.Bytes;
+
 namespace Wharf.Gateway.Observability;
 
 /// <summary>A read-only pass-through that counts the bytes read (request bodies, byte-service reads).</summary>
-internal sealed class CountingReadStream(Stream inner, Action<long>? onDispose = null) : Stream
+internal sealed class CountingReadStream(Stream inner, Action<long>? onDispose = null) : ReadOnlyStream
 {
     private bool _disposed;
 
     public long Count { get; private set; }
 
-    public override bool CanRead => inner.CanRead;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => inner.Length;
     public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
 
@@ -20,20 +19,12 @@ internal sealed class CountingReadStream(Stream inner, Action<long>? onDispose =
         return n;
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count)
+    public override int Read(Span<byte> buffer)
     {
-        var n = inner.Read(buffer, offset, count);
+        var n = inner.Read(buffer);
         Count += n;
         return n;
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Wharf.Contracts.Bytes;
 using Wharf.Contracts.Oci;
 using Wharf.Silo.Observability;
 using Wharf.Silo.Storage;
@@ -201,15 +202,9 @@ internal sealed class ReadPacer(long bytesPerSecond)
 }
 
 /// <summary>A read-only stream that spends its reads from a <see cref="ReadPacer"/> (repair traffic is throttled too).</summary>
-internal sealed class PacedReadStream(Stream inner, ReadPacer pacer) : Stream
+internal sealed class PacedReadStream(Stream inner, ReadPacer pacer) : ReadOnlyStream
 {
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+    public override int Read(Span<byte> buffer) => inner.Read(buffer);
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -217,17 +212,6 @@ internal sealed class PacedReadStream(Stream inner, ReadPacer pacer) : Stream
         await pacer.SpendAsync(n, cancellationToken);
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -111,16 +111,10 @@ public sealed class ByteServiceEndpoint(BlobStore store) : Bytes.BytesBase
 }
 
 /// <summary>Reads the data messages of a client stream as one byte stream.</summary>
-internal sealed class GrpcChunkReadStream(IAsyncStreamReader<WriteRequest> reader, CancellationToken cancellationToken) : Stream
+internal sealed class GrpcChunkReadStream(IAsyncStreamReader<WriteRequest> reader, CancellationToken cancellationToken) : ReadOnlyStream
 {
     private ReadOnlyMemory<byte> _current;
     private bool _done;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
@@ -147,14 +141,4 @@ internal sealed class GrpcChunkReadStream(IAsyncStreamReader<WriteRequest> reade
         _current = _current[n..];
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
-        ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
