@@ -9,7 +9,7 @@ public static class RetiredHost
 {
     public static WebApplication Build(string[] args, WharfOptions options, RetiredMarker marker)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = WebApplication.CreateBuilder(Wharf.Gateway.Hosting.WharfHost.Options(args));
         if (!options.IsAllInOne && builder.Configuration["urls"] is null && builder.Configuration["ASPNETCORE_URLS"] is null)
         {
             builder.WebHost.UseUrls("http://127.0.0.1:5100"); // the silo's own default (SiloHost)

@@ -68,7 +68,7 @@ public static class SiloHost
 
     public static async Task<WebApplication?> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = WebApplication.CreateBuilder(Wharf.Gateway.Hosting.WharfHost.Options(args));
         configure?.Invoke(builder);
         var options = builder.Configuration.GetSection(WharfOptions.Section).Get<WharfOptions>() ?? new WharfOptions();
         if (options.IsAllInOne && builder.Configuration["Wharf:Gateway:BlobCacheMiB"] is null)
