@@ -1,3 +1,6 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
 using Wharf.Gateway.Hosting;
 
 namespace Wharf.Tests.Unit.Hosting;
@@ -21,5 +24,23 @@ public class LargeBlockMemoryPoolTests
         Assert.Throws<ArgumentOutOfRangeException>(() => pool.Rent((64 * 1024) + 1));
         again.Dispose();
         second.Dispose();
+    }
+
+    [Theory]
+    [InlineData(null, 64 * 1024)]
+    [InlineData("128", 128 * 1024)]
+    [InlineData("0", 4096)]
+    [InlineData("4", 4096)]
+    public void Hosts_receive_into_64_KiB_blocks_unless_configured_otherwise(string? setting, int blockSize)
+    {
+        var builder = WebApplication.CreateBuilder();
+        if (setting is not null)
+        {
+            builder.Configuration[KestrelBlocks.Key] = setting;
+        }
+        KestrelBlocks.Configure(builder);
+        using var app = builder.Build();
+        using var pool = app.Services.GetService<IMemoryPoolFactory<byte>>()?.Create();
+        Assert.Equal(blockSize, pool?.MaxBufferSize ?? 4096); // no factory registered: Kestrel's own pool, 4 KiB blocks
     }
 }
