@@ -34,6 +34,7 @@ IMAGE_MB = knob("IMAGE_MB", 100, 4)           # the big image: IMAGE_LAYERS laye
 IMAGE_LAYERS = knob("IMAGE_LAYERS", 4, 2)
 BIG_MIB = knob("BIG_MIB", 1024, 32)           # the RSS push
 CHUNK_MIB = knob("CHUNK_MIB", 64, 8)
+FILL_PAGE_CACHE = knob("FILL_PAGE_CACHE", 1, 0)   # 1: fill the page cache before measuring (fill_page_cache)
 WARM_PUSHES = knob("WARM_PUSHES", 1, 0)       # 1: one untimed round of pushes per server before the measured rounds
 MODES = os.environ.get("MODES", "allinone").split()
 DLL_SILO = os.environ.get("DLL", os.path.join(ROOT, "src/Silo/bin/Release/net10.0/Wharf.Silo.dll"))
@@ -602,10 +603,13 @@ def report(mode, results):
     print("targets (issue 13):")
     tr, tp = rows["tag_rps"][2], rows["tag_p99"][0]
     if mode == "cluster":
-        # The issue sets no target for R = 3; each stored byte is written three times, and six processes share 2 cores.
-        print(f"  (no targets for R = 3: figures for comparison) manifest GET by tag {tr:.2f}x, p99 {tp:.2f} ms; "
-              f"1 MiB GET hot {rows['hot_mbs'][2]:.2f}x, working set {rows['ws_mbs'][2]:.2f}x; push CPU per GB per stored copy "
-              f"{rows['img_push_cpu'][2] / 3:.2f} (image), {rows['big_cpu'][2] / 3:.2f} (blob); small pushes wall {rows['small_wall'][2]:.2f}; "
+        # The GET and wall-time targets are set for the all-in-one and the split gateway; the push CPU target is per
+        # stored copy, which is what R = 3 is compared by (each stored byte is written three times).
+        c1, c2 = rows["img_push_cpu"][2] / 3, rows["big_cpu"][2] / 3
+        print(f"  push CPU s/GB per stored copy <= Distribution's / 1.5 (ratio / 3 <= 0.67): {IMAGE_MB} MB image {c1:.2f}, "
+              f"{BIG_MIB} MiB blob {c2:.2f} -> {t(c1 <= 1 / 1.5 and c2 <= 1 / 1.5)}")
+        print(f"  (for comparison, no target at R = 3) manifest GET by tag {tr:.2f}x, p99 {tp:.2f} ms; "
+              f"1 MiB GET hot {rows['hot_mbs'][2]:.2f}x, working set {rows['ws_mbs'][2]:.2f}x; small pushes wall {rows['small_wall'][2]:.2f}; "
               f"peak RSS growth {rows['big_rss'][0]:.0f} MiB")
         return
     print(f"  manifest GET by tag >= 17x Distribution's req/s with p99 <= 10 ms: {tr:.2f}x, p99 {tp:.2f} ms -> {t(tr >= 17 and tp <= 10)}")
@@ -615,9 +619,39 @@ def report(mode, results):
     c1, c2 = rows["img_push_cpu"][2], rows["big_cpu"][2]
     print(f"  push CPU s/GB <= Distribution's / 1.5 (ratio <= 0.67): {IMAGE_MB} MB image {c1:.2f}, {BIG_MIB} MiB blob {c2:.2f} -> {t(c1 <= 1 / 1.5 and c2 <= 1 / 1.5)}")
     sw = rows["small_wall"][2]
-    print(f"  concurrent small-image pushes, wall <= Distribution's / 1.5 (ratio <= 0.67): {sw:.2f} -> {t(sw <= 1 / 1.5)}")
+    if mode == "allinone":
+        print(f"  concurrent small-image pushes, wall <= Distribution's / 1.5 (ratio <= 0.67): {sw:.2f} -> {t(sw <= 1 / 1.5)}")
+    else:  # the issue sets the wall-time target "in the all-in-one"
+        print(f"  (for comparison, the wall-time target is the all-in-one's) concurrent small-image pushes, wall: {sw:.2f}")
     g = rows["big_rss"][0]
     print(f"  RSS growth during a {BIG_MIB} MiB push <= 64 MiB (each Wharf process): {g:.0f} MiB -> {t(g <= 64)} (issue's figure is for 2 GiB)")
+
+
+def fill_page_cache(tmproot):
+    """Writes a file of the machine's available memory less 3 GiB (at most the free disk less 10 GiB) and keeps it
+    until the end: the page cache is then full, as a registry host's is after a while, and the pages the servers write
+    into are reclaimed ones. On a VM that hands free memory back to its host (free-page reporting) a write into memory
+    never touched or handed back costs several times the system CPU of one into reclaimed memory, by the guest's
+    history and not by the writer (docs/performance.md, "File writes"); both registries' push CPU would carry it."""
+    avail = status_meminfo("MemAvailable") * 1024
+    st = os.statvfs(tmproot)
+    size = min(avail - (3 << 30), st.f_bavail * st.f_frsize - (10 << 30))
+    if size < (1 << 30):
+        log(f"page cache not filled: {avail >> 20} MiB available, {st.f_bavail * st.f_frsize >> 30} GiB free on disk")
+        return
+    log(f"filling the page cache: {size >> 30} GiB file in {tmproot}")
+    block = b"\0" * (8 * MIB)
+    with open(os.path.join(tmproot, "page-cache-fill"), "wb") as f:
+        for _ in range(size // len(block)):
+            f.write(block)
+
+
+def status_meminfo(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
 
 
 def main():
@@ -630,6 +664,8 @@ def main():
     t0 = time.monotonic()
     all_results = {}
     try:
+        if FILL_PAGE_CACHE:
+            fill_page_cache(tmproot)
         for mode in MODES:
             all_results[mode] = run_mode(mode, tmproot)
             report(mode, all_results[mode])
