@@ -34,7 +34,6 @@ IMAGE_MB = knob("IMAGE_MB", 100, 4)           # the big image: IMAGE_LAYERS laye
 IMAGE_LAYERS = knob("IMAGE_LAYERS", 4, 2)
 BIG_MIB = knob("BIG_MIB", 1024, 32)           # the RSS push
 CHUNK_MIB = knob("CHUNK_MIB", 64, 8)
-FILL_PAGE_CACHE = knob("FILL_PAGE_CACHE", 1, 0)   # 1: fill the page cache before measuring (fill_page_cache)
 WARM_PUSHES = knob("WARM_PUSHES", 1, 0)       # 1: one untimed round of pushes per server before the measured rounds
 MODES = os.environ.get("MODES", "allinone").split()
 DLL_SILO = os.environ.get("DLL", os.path.join(ROOT, "src/Silo/bin/Release/net10.0/Wharf.Silo.dll"))
@@ -627,33 +626,6 @@ def report(mode, results):
     print(f"  RSS growth during a {BIG_MIB} MiB push <= 64 MiB (each Wharf process): {g:.0f} MiB -> {t(g <= 64)} (issue's figure is for 2 GiB)")
 
 
-def fill_page_cache(tmproot):
-    """Writes a file of the machine's available memory less 3 GiB (at most the free disk less 10 GiB) and keeps it
-    until the end: the page cache is then full, as a registry host's is after a while, and the pages the servers write
-    into are reclaimed ones. On a VM that hands free memory back to its host (free-page reporting) a write into memory
-    never touched or handed back costs several times the system CPU of one into reclaimed memory, by the guest's
-    history and not by the writer (docs/performance.md, "File writes"); both registries' push CPU would carry it."""
-    avail = status_meminfo("MemAvailable") * 1024
-    st = os.statvfs(tmproot)
-    size = min(avail - (3 << 30), st.f_bavail * st.f_frsize - (10 << 30))
-    if size < (1 << 30):
-        log(f"page cache not filled: {avail >> 20} MiB available, {st.f_bavail * st.f_frsize >> 30} GiB free on disk")
-        return
-    log(f"filling the page cache: {size >> 30} GiB file in {tmproot}")
-    block = b"\0" * (8 * MIB)
-    with open(os.path.join(tmproot, "page-cache-fill"), "wb") as f:
-        for _ in range(size // len(block)):
-            f.write(block)
-
-
-def status_meminfo(key):
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def main():
     for tool in ("wrk", REGISTRY):
         if not shutil.which(tool):
@@ -664,8 +636,6 @@ def main():
     t0 = time.monotonic()
     all_results = {}
     try:
-        if FILL_PAGE_CACHE:
-            fill_page_cache(tmproot)
         for mode in MODES:
             all_results[mode] = run_mode(mode, tmproot)
             report(mode, all_results[mode])

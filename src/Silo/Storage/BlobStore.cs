@@ -17,10 +17,12 @@ public sealed partial class BlobStore : IByteService
     public const int InlineThreshold = 32 * 1024;
 
     /// <summary>
-    /// Bytes per file write: whole pieces of this size, not one write per socket read (a request body arrives a few KiB
-    /// at a time; 4 KiB writes took 0.79 s of system CPU per GB here, 64-256 KiB writes 0.20-0.23), and not larger:
-    /// 1 MiB writes make the page cache take 1 MiB folios, high-order memory that a VM with free-page reporting (this
-    /// test machine, microVMs generally) has handed back to its host, and took 0.67 s/GB (docs/performance.md, "File writes").
+    /// At most this many bytes per file write (a write takes what one read of the body returned: with Kestrel's 64 KiB
+    /// blocks, up to 64 KiB when the writer keeps up). Larger writes cost more here, not less: 1 GiB chunked pushes
+    /// into the all-in-one took 2.13 s of CPU per GB with these, 2.86 when each write waited for a whole 256 KiB and 3.83
+    /// for 1 MiB (A/B, 3 rounds). Large writes make the page cache take large folios, high-order memory that a VM with
+    /// free-page reporting (this test machine, microVMs generally) has handed back to its host (docs/performance.md,
+    /// "File writes").
     /// </summary>
     private const int BufferSize = 256 * 1024;
 
@@ -217,8 +219,7 @@ public sealed partial class BlobStore : IByteService
             try
             {
                 int n;
-                // Whole buffers (BufferSize): one write per piece of the request body would be hundreds per MiB.
-                while ((n = await content.ReadAtLeastAsync(buffer.AsMemory(0, BufferSize), BufferSize, throwOnEndOfStream: false, cancellationToken)) > 0)
+                while ((n = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken)) > 0)
                 {
                     await fs.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
                 }
@@ -346,7 +347,7 @@ public sealed partial class BlobStore : IByteService
         {
             long total = 0;
             int n;
-            while ((n = await source.ReadAtLeastAsync(buffer.AsMemory(0, BufferSize), BufferSize, throwOnEndOfStream: false, ct)) > 0)
+            while ((n = await source.ReadAsync(buffer.AsMemory(0, BufferSize), ct)) > 0)
             {
                 hash.Append(buffer.AsSpan(0, n));
                 await target.WriteAsync(buffer.AsMemory(0, n), ct);
