@@ -7,11 +7,12 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Wharf.Gateway.Hosting;
 
 /// <summary>
-/// Kestrel's memory pool with larger blocks (<c>Wharf:Kestrel:BlockKiB</c>, 64 by default). Kestrel's socket transport receives
-/// into one pool block at a time, so with its own 4 KiB blocks a 1 GiB upload costs 262,144 receive calls and as many
-/// wake-ups of the reader; larger blocks cut both (docs/performance.md: a split push 3.58 -> 2.54 s of CPU per GB, a
-/// 1 MiB GET 0.48 -> 0.34 ms; manifest GETs and the processes' RSS unchanged). Blocks are pinned (allocated on the pinned object heap, as Kestrel's
-/// own are) and reused; idle connections hold none (Kestrel waits for data before it takes a block).
+/// Kestrel's memory pool with larger blocks (<c>Wharf:Kestrel:BlockKiB</c>, 64 by default). Kestrel's socket
+/// transport receives into one pool block at a time, so with its own 4 KiB blocks a 1 GiB upload costs 262,144
+/// receive calls and as many wake-ups of the reader; larger blocks cut both (docs/performance.md: a split push 3.58 to
+/// 2.54 s of CPU per GB, a 1 MiB GET 0.48 to 0.34 ms; manifest GETs and the processes' RSS unchanged). Blocks are
+/// pinned (allocated on the pinned object heap, as Kestrel's own are) and reused; idle connections hold none (Kestrel
+/// waits for data before it takes a block).
 /// </summary>
 public sealed class LargeBlockMemoryPoolFactory(int blockSize) : IMemoryPoolFactory<byte>
 {

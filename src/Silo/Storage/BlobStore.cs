@@ -20,9 +20,9 @@ public sealed partial class BlobStore : IByteService
     /// At most this many bytes per file write (a write takes what one read of the body returned: with Kestrel's 64 KiB
     /// blocks, up to 64 KiB when the writer keeps up). Larger writes cost more here, not less: 1 GiB chunked pushes
     /// into the all-in-one took 2.13 s of CPU per GB with these, 2.86 when each write waited for a whole 256 KiB and 3.83
-    /// for 1 MiB (A/B, 3 rounds). Large writes make the page cache take large folios, high-order memory that a VM with
-    /// free-page reporting (this test machine, microVMs generally) has handed back to its host (docs/performance.md,
-    /// "File writes").
+    /// for 1 MiB (A/B, 3 rounds). Likely because large writes make the page cache take large folios, high-order memory
+    /// that a VM with free-page reporting (this test machine, microVMs generally) has handed back to its host
+    /// (docs/performance.md, "File writes").
     /// </summary>
     private const int BufferSize = 256 * 1024;
 
