@@ -152,7 +152,8 @@ public sealed class ConsulPeerTests
         Assert.Equal(0UL, next);
         var clock = Stopwatch.StartNew();
         var fresh = await consul.ListAsync("restore/", next, TimeSpan.FromSeconds(10), Ct);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1));
+        // Answered at once, not after the 10 s wait (loose: a loaded machine can take seconds to run anything).
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
         Assert.Equal(10, fresh.Pairs.Count);
         Assert.Equal(1UL, ConsulClient.NextWaitIndex(0, 0));
     }

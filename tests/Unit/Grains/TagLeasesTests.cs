@@ -1,18 +1,22 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using Wharf.Contracts.Grains;
 using Wharf.Silo.Grains;
 
 namespace Wharf.Tests.Unit.Grains;
 
 /// <summary>
-/// The grain side of DESIGN principle 7 on real time: a change is acknowledged once every live lease was revoked or
-/// ran out, and not before a new activation's first lease period is over. Lower bounds are exact (a delay never ends
-/// early); upper bounds are loose, for a loaded machine.
+/// The grain side of DESIGN principle 7: a change is acknowledged once every live lease was revoked or ran out, and
+/// not before a new activation's first lease period is over. On a hand-driven clock, so each bound is exact: a
+/// change that should wait is seen still waiting a hundredth of a second before its lease ends and done when it
+/// ends, however loaded the machine (a real-time version once saw a 1 s delay take 8.8 s in CI).
 /// </summary>
 public class TagLeasesTests
 {
-    private static TagLeasePolicy Policy(double seconds) => new(TimeSpan.FromSeconds(seconds), NullLogger<TagLeasePolicy>.Instance);
+    private static readonly TimeSpan Hundredth = TimeSpan.FromMilliseconds(10);
+
+    private static TagLeasePolicy Policy(double seconds, TimeProvider time) =>
+        new(TimeSpan.FromSeconds(seconds), NullLogger<TagLeasePolicy>.Instance, time);
 
     /// <summary>Answers every revocation at once and remembers it.</summary>
     private sealed class AnsweringHolder : ITagLeaseHolder
@@ -47,106 +51,126 @@ public class TagLeasesTests
         public Task Revoke(string repository) => Task.FromException(new InvalidOperationException("unreachable"));
     }
 
+    /// <summary>The change is still waiting (given a moment of real time to finish if it wrongly could).</summary>
+    private static async Task StillWaitingAsync(Task change)
+    {
+        await Task.WhenAny(change, Task.Delay(100, TestContext.Current.CancellationToken));
+        Assert.False(change.IsCompleted, "the change was acknowledged while a lease was still live");
+    }
+
+    /// <summary>The change is done without the clock moving on (bounded in real time only against a hang).</summary>
+    private static Task DoneAsync(Task change) => change.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
     /// <summary>Lets a new activation's first lease period pass, so that it does not mask what a test measures.</summary>
-    private static async Task<TagLeases> SettledActivationAsync(TagLeasePolicy policy)
+    private static async Task<TagLeases> SettledActivationAsync(TagLeasePolicy policy, FakeTimeProvider time)
     {
         var leases = policy.NewActivation();
-        await leases.RevokeAsync("warm-up");
+        var first = leases.RevokeAsync("warm-up");
+        time.Advance(policy.Period);
+        await DoneAsync(first);
         return leases;
     }
 
     [Fact(Timeout = 30_000)]
-    public async Task A_revocation_waits_at_most_the_remaining_lease_of_a_holder_that_does_not_answer()
+    public async Task A_revocation_waits_the_remaining_lease_of_a_holder_that_does_not_answer_and_no_longer()
     {
-        using var policy = Policy(1);
-        var leases = await SettledActivationAsync(policy);
+        var time = new FakeTimeProvider();
+        using var policy = Policy(1, time);
+        var leases = await SettledActivationAsync(policy, time);
         var silent = new SilentHolder();
         var answering = new AnsweringHolder();
-        var sinceGrant = Stopwatch.StartNew();
         leases.Grant(silent);
         leases.Grant(answering);
-        await Task.Delay(400, TestContext.Current.CancellationToken);
+        time.Advance(TimeSpan.FromMilliseconds(400));
 
-        var clock = Stopwatch.StartNew();
-        await leases.RevokeAsync("library/app");
-        // The rest of the silent holder's 1 s lease was left (about 0.6 s, less on a busy machine): the change waits
-        // until that lease has ended, and not much longer.
-        Assert.True(sinceGrant.Elapsed.TotalSeconds >= 0.95, $"the change was acknowledged {sinceGrant.Elapsed.TotalSeconds:0.00} s after the grant, inside the 1 s lease");
-        Assert.InRange(clock.Elapsed.TotalSeconds, 0.0, 2.5);
+        var change = leases.RevokeAsync("library/app");
+        await StillWaitingAsync(change);
         Assert.Equal(1, silent.Calls);
         Assert.Equal(["library/app"], answering.Revoked);
+        // 0.6 s of the silent holder's lease were left: the change waits exactly that long.
+        time.Advance(TimeSpan.FromMilliseconds(600) - Hundredth);
+        await StillWaitingAsync(change);
+        time.Advance(Hundredth);
+        await DoneAsync(change);
     }
 
     [Fact(Timeout = 30_000)]
     public async Task A_revocation_every_holder_answers_returns_at_once_and_forgets_the_leases()
     {
-        using var policy = Policy(2);
-        var leases = await SettledActivationAsync(policy);
+        var time = new FakeTimeProvider();
+        using var policy = Policy(2, time);
+        var leases = await SettledActivationAsync(policy, time);
         var a = new AnsweringHolder();
         var b = new AnsweringHolder();
         leases.Grant(a);
         leases.Grant(b);
 
-        var clock = Stopwatch.StartNew();
-        await leases.RevokeAsync("library/app");
-        // Well under the 2 s lease (a holder that did not answer would hold the change that long).
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1.8), $"took {clock.Elapsed}");
+        // Done with the clock standing still: nobody's lease had to run out.
+        await DoneAsync(leases.RevokeAsync("library/app"));
         Assert.Equal(["library/app"], a.Revoked);
         Assert.Equal(["library/app"], b.Revoked);
 
         // Revoked leases are gone: the next change asks nobody, until someone resolves again.
-        await leases.RevokeAsync("library/app");
+        await DoneAsync(leases.RevokeAsync("library/app"));
         Assert.Single(a.Revoked);
         leases.Grant(a);
-        await leases.RevokeAsync("library/app");
+        await DoneAsync(leases.RevokeAsync("library/app"));
         Assert.Equal(2, a.Revoked.Count);
     }
 
     [Fact(Timeout = 30_000)]
     public async Task A_holder_whose_call_fails_is_waited_out_not_taken_as_revoked()
     {
-        using var policy = Policy(1);
-        var leases = await SettledActivationAsync(policy);
-        var clock = Stopwatch.StartNew();
+        var time = new FakeTimeProvider();
+        using var policy = Policy(1, time);
+        var leases = await SettledActivationAsync(policy, time);
         leases.Grant(new FailingHolder());
-        await leases.RevokeAsync("library/app");
-        // Waited out (the 1 s lease), and not forever; the upper bound is loose, as a loaded CI machine once took 4.8 s.
-        Assert.InRange(clock.Elapsed.TotalSeconds, 0.95, 15);
+
+        var change = leases.RevokeAsync("library/app");
+        await StillWaitingAsync(change);
+        time.Advance(TimeSpan.FromSeconds(1) - Hundredth);
+        await StillWaitingAsync(change);
+        time.Advance(Hundredth);
+        await DoneAsync(change);
     }
 
     [Fact(Timeout = 30_000)]
     public async Task A_new_activation_waits_one_lease_period_before_its_first_change()
     {
-        using var policy = Policy(1);
-        var clock = Stopwatch.StartNew();
+        var time = new FakeTimeProvider();
+        using var policy = Policy(1, time);
         var leases = policy.NewActivation();
-        await leases.RevokeAsync("library/app");
-        // Leases an earlier activation granted are unknown here: they have run out once one period has passed.
-        Assert.InRange(clock.Elapsed.TotalSeconds, 0.99, 3);
 
-        clock.Restart();
-        await leases.RevokeAsync("library/app");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.9), $"the second change waited {clock.Elapsed}");
+        // Leases an earlier activation granted are unknown here: they have run out once one period has passed.
+        var first = leases.RevokeAsync("library/app");
+        await StillWaitingAsync(first);
+        time.Advance(TimeSpan.FromSeconds(1) - Hundredth);
+        await StillWaitingAsync(first);
+        time.Advance(Hundredth);
+        await DoneAsync(first);
+
+        // Only the first change waits.
+        await DoneAsync(leases.RevokeAsync("library/app"));
     }
 
     [Fact(Timeout = 30_000)]
     public async Task An_expired_lease_is_not_revoked()
     {
-        using var policy = Policy(0.3);
-        var leases = await SettledActivationAsync(policy);
+        var time = new FakeTimeProvider();
+        using var policy = Policy(0.3, time);
+        var leases = await SettledActivationAsync(policy, time);
         var silent = new SilentHolder();
         leases.Grant(silent);
-        await Task.Delay(450, TestContext.Current.CancellationToken);
-        var clock = Stopwatch.StartNew();
-        await leases.RevokeAsync("library/app");
+        time.Advance(TimeSpan.FromMilliseconds(450));
+
+        await DoneAsync(leases.RevokeAsync("library/app"));
         Assert.Equal(0, silent.Calls);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
     }
 
     [Fact]
     public void Leases_off_grant_nothing()
     {
-        using var policy = Policy(0);
+        using var policy = Policy(0, TimeProvider.System);
         Assert.Equal(TimeSpan.Zero, policy.NewActivation().Grant(new AnsweringHolder()));
     }
 }
