@@ -24,6 +24,9 @@ internal sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
     // Free blocks kept for reuse, at most 64 MiB of them: beyond that the GC takes them (a burst does not pin memory for good).
     private readonly int _maxFree = Math.Max(16, (64 << 20) / blockSize);
     private readonly ConcurrentQueue<Block> _free = new();
+    // The queue's length, kept apart: ConcurrentQueue.Count takes the queue's lock once it spans several segments,
+    // and every block return asks.
+    private int _freeCount;
     private bool _disposed;
 
     public override int MaxBufferSize => blockSize;
@@ -32,14 +35,28 @@ internal sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, blockSize);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _free.TryDequeue(out var block) ? block : new Block(this, GC.AllocateUninitializedArray<byte>(blockSize, pinned: true));
+        if (_free.TryDequeue(out var block))
+        {
+            Interlocked.Decrement(ref _freeCount);
+            block.Lend();
+            return block;
+        }
+        return new Block(this, GC.AllocateUninitializedArray<byte>(blockSize, pinned: true));
     }
 
     private void Return(Block block)
     {
-        if (!_disposed && _free.Count < _maxFree)
+        if (_disposed)
+        {
+            return;
+        }
+        if (Interlocked.Increment(ref _freeCount) <= _maxFree)
         {
             _free.Enqueue(block);
+        }
+        else
+        {
+            Interlocked.Decrement(ref _freeCount);
         }
     }
 
@@ -51,9 +68,21 @@ internal sealed class LargeBlockMemoryPool(int blockSize) : MemoryPool<byte>
 
     private sealed class Block(LargeBlockMemoryPool pool, byte[] array) : IMemoryOwner<byte>
     {
+        // 1 while lent out: a second Dispose of the same lease does not put the block in the free list twice (it
+        // would be handed to two renters at once).
+        private int _lent = 1;
+
         public Memory<byte> Memory { get; } = array;
 
-        public void Dispose() => pool.Return(this);
+        public void Lend() => Volatile.Write(ref _lent, 1);
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _lent, 0) == 1)
+            {
+                pool.Return(this);
+            }
+        }
     }
 }
 

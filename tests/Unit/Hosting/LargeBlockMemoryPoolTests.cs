@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,6 +25,39 @@ public class LargeBlockMemoryPoolTests
         Assert.Throws<ArgumentOutOfRangeException>(() => pool.Rent((64 * 1024) + 1));
         again.Dispose();
         second.Dispose();
+    }
+
+    [Fact]
+    public void A_block_disposed_twice_is_lent_to_one_renter_only()
+    {
+        using var pool = new LargeBlockMemoryPoolFactory(64 * 1024).Create();
+        var block = pool.Rent();
+        block.Dispose();
+        block.Dispose();
+        var x = pool.Rent();
+        var y = pool.Rent();
+        x.Memory.Span[0] = 1;
+        y.Memory.Span[0] = 2;
+        Assert.Equal(1, x.Memory.Span[0]); // two renters, two blocks: neither writes into the other's
+        x.Dispose();
+        y.Dispose();
+    }
+
+    [Fact]
+    public void At_most_64_MiB_of_free_blocks_are_kept_round_after_round()
+    {
+        const int blockSize = 1 << 20;
+        using var pool = new LargeBlockMemoryPoolFactory(blockSize).Create();
+        var seen = new HashSet<byte[]>(ReferenceEqualityComparer.Instance);
+        for (var round = 0; round < 3; round++)
+        {
+            var lent = Enumerable.Range(0, 70).Select(_ => pool.Rent()).ToList();
+            var arrays = lent.Select(b => MemoryMarshal.TryGetArray<byte>(b.Memory, out var a) ? a.Array! : throw new InvalidOperationException()).ToList();
+            // The first round's blocks are all new; later rounds get back the 64 the pool kept (64 MiB) and 6 new ones.
+            Assert.Equal(round == 0 ? 0 : 64, arrays.Count(seen.Contains));
+            seen.UnionWith(arrays);
+            lent.ForEach(b => b.Dispose());
+        }
     }
 
     [Theory]
