@@ -34,7 +34,7 @@ IMAGE_MB = knob("IMAGE_MB", 100, 4)           # the big image: IMAGE_LAYERS laye
 IMAGE_LAYERS = knob("IMAGE_LAYERS", 4, 2)
 BIG_MIB = knob("BIG_MIB", 1024, 32)           # the RSS push
 CHUNK_MIB = knob("CHUNK_MIB", 64, 8)
-WARM_PUSHES = knob("WARM_PUSHES", 1, 0)       # 1: one untimed round of pushes per server before the measured rounds
+WARM_PUSHES = knob("WARM_PUSHES", 1, 0)       # untimed rounds of pushes per server before the measured rounds
 MODES = os.environ.get("MODES", "allinone").split()
 DLL_SILO = os.environ.get("DLL", os.path.join(ROOT, "src/Silo/bin/Release/net10.0/Wharf.Silo.dll"))
 DLL_GATEWAY = os.environ.get("DLL_GATEWAY", os.path.join(ROOT, "src/Gateway/bin/Release/net10.0/Wharf.Gateway.dll"))
@@ -541,8 +541,8 @@ def run_mode(mode, tmproot):
             wrk(s, ["/v2/bench/base/manifests/latest"], headers=accept, duration=1)
         with ProcessPoolExecutor(max_workers=SMALL_CONC) as pool:
             list(pool.map(abs, range(SMALL_CONC)))  # start the workers before the clock
-            if WARM_PUSHES:
-                # Steady state, as a registry that has been running: one untimed round of each push for both servers.
+            for _ in range(WARM_PUSHES):
+                # Steady state, as a registry that has been running: untimed rounds of each push for both servers.
                 # Wharf's JIT compiles its push path over the first GB or two pushed (a fresh silo spent 1.3-2 s of user
                 # CPU per GB on a push, 0.5-0.8 once warm); Distribution (Go) has nothing to warm.
                 for who, s in servers.items():
