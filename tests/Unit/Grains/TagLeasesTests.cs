@@ -58,6 +58,16 @@ public class TagLeasesTests
         Assert.False(change.IsCompleted, "the change was acknowledged while a lease was still live");
     }
 
+    /// <summary>The change waits exactly <paramref name="wait"/> more of the clock: still waiting a hundredth before, done at it.</summary>
+    private static async Task WaitsExactlyAsync(Task change, FakeTimeProvider time, TimeSpan wait)
+    {
+        await StillWaitingAsync(change);
+        time.Advance(wait - Hundredth);
+        await StillWaitingAsync(change);
+        time.Advance(Hundredth);
+        await DoneAsync(change);
+    }
+
     /// <summary>The change is done without the clock moving on (bounded in real time only against a hang).</summary>
     private static Task DoneAsync(Task change) => change.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
@@ -84,14 +94,10 @@ public class TagLeasesTests
         time.Advance(TimeSpan.FromMilliseconds(400));
 
         var change = leases.RevokeAsync("library/app");
-        await StillWaitingAsync(change);
         Assert.Equal(1, silent.Calls);
         Assert.Equal(["library/app"], answering.Revoked);
         // 0.6 s of the silent holder's lease were left: the change waits exactly that long.
-        time.Advance(TimeSpan.FromMilliseconds(600) - Hundredth);
-        await StillWaitingAsync(change);
-        time.Advance(Hundredth);
-        await DoneAsync(change);
+        await WaitsExactlyAsync(change, time, TimeSpan.FromMilliseconds(600));
     }
 
     [Fact(Timeout = 30_000)]
@@ -126,12 +132,7 @@ public class TagLeasesTests
         var leases = await SettledActivationAsync(policy, time);
         leases.Grant(new FailingHolder());
 
-        var change = leases.RevokeAsync("library/app");
-        await StillWaitingAsync(change);
-        time.Advance(TimeSpan.FromSeconds(1) - Hundredth);
-        await StillWaitingAsync(change);
-        time.Advance(Hundredth);
-        await DoneAsync(change);
+        await WaitsExactlyAsync(leases.RevokeAsync("library/app"), time, TimeSpan.FromSeconds(1));
     }
 
     [Fact(Timeout = 30_000)]
@@ -142,12 +143,7 @@ public class TagLeasesTests
         var leases = policy.NewActivation();
 
         // Leases an earlier activation granted are unknown here: they have run out once one period has passed.
-        var first = leases.RevokeAsync("library/app");
-        await StillWaitingAsync(first);
-        time.Advance(TimeSpan.FromSeconds(1) - Hundredth);
-        await StillWaitingAsync(first);
-        time.Advance(Hundredth);
-        await DoneAsync(first);
+        await WaitsExactlyAsync(leases.RevokeAsync("library/app"), time, TimeSpan.FromSeconds(1));
 
         // Only the first change waits.
         await DoneAsync(leases.RevokeAsync("library/app"));
