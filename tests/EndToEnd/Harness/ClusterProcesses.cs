@@ -121,11 +121,15 @@ public sealed class ClusterProcesses : IAsyncDisposable
     public async Task<SiloNode> StartSiloAsync(CancellationToken ct, string? assembly = null)
     {
         var (bytesPort, siloPort, gatewayPort) = (RegistryProcess.FreePort(), RegistryProcess.FreePort(), RegistryProcess.FreePort());
+        // Every port chosen here, the bulk port too: a silo left to pick one itself takes it from the kernel's ephemeral
+        // range, where another process's outgoing connection once took it before the silo bound it.
+        var bulkPort = RegistryProcess.FreePort();
         var process = await RegistryProcess.StartNodeAsync(
             assembly ?? RegistryProcess.SiloAssemblyPath,
             [
                 "--Wharf:Role=Silo", .. MembershipArguments, .. LivenessArguments,
-                $"--Wharf:Bytes:Port={bytesPort}", $"--Wharf:Orleans:SiloPort={siloPort}", $"--Wharf:Orleans:GatewayPort={gatewayPort}",
+                $"--Wharf:Bytes:Port={bytesPort}", $"--Wharf:Bytes:BulkPort={bulkPort}",
+                $"--Wharf:Orleans:SiloPort={siloPort}", $"--Wharf:Orleans:GatewayPort={gatewayPort}",
                 $"--Wharf:Replication:Factor={replicas}", $"--Wharf:Replication:WriteQuorum={replicas / 2 + 1}",
                 .. siloArguments,
             ],
