@@ -122,7 +122,7 @@ public sealed class ClusterProcesses : IAsyncDisposable
     {
         var (bytesPort, siloPort, gatewayPort) = (RegistryProcess.FreePort(), RegistryProcess.FreePort(), RegistryProcess.FreePort());
         // Every port chosen here, the bulk port too: a silo left to pick one itself takes it from the kernel's ephemeral
-        // range, where another process's outgoing connection once took it before the silo bound it.
+        // range, where another socket once took it before the silo bound it.
         var bulkPort = RegistryProcess.FreePort();
         var process = await RegistryProcess.StartNodeAsync(
             assembly ?? RegistryProcess.SiloAssemblyPath,
