@@ -7,7 +7,7 @@ docker-registry, filesystem storage) on loopback with temporary data folders, lo
 and measures in alternating rounds; prints each figure for both and the ratio Wharf / Distribution.
 See loadtest/README.md ("The side-by-side benchmark"). Every process it starts is stopped by its PID.
 """
-import hashlib, http.client, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import hashlib, http.client, json, os, random, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 import urllib.parse
 from concurrent.futures import ProcessPoolExecutor
 
@@ -48,7 +48,24 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+_handed_out = set()
+
+
 def free_port():
+    """A loopback port nobody listens on, below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel
+    hands out (bind to 0) can be taken by an outgoing connection (wrk's, a silo's) before the server binds it, and
+    a server that picks its own ports draws from that range too. Never the same port twice in one run."""
+    for _ in range(500):
+        port = random.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -84,6 +101,7 @@ class Server:
     def __init__(self, name, tmp):
         self.name, self.tmp, self.procs, self.port = name, tmp, [], 0
         self.ports = []  # more than one: gateways that wrk loads side by side (self.port is the first)
+        self.logs = {}  # role -> log file
 
     @property
     def front(self):
@@ -93,7 +111,16 @@ class Server:
         out = open(os.path.join(self.tmp, log_name), "w")
         p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp, start_new_session=True)
         self.procs.append((role, p))
+        self.logs[role] = out.name
         return p
+
+    def log_tail(self, role, lines=30):
+        """The last lines a process wrote, for an error message (the temporary folder is gone by the time one reads it)."""
+        try:
+            with open(self.logs[role], errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except (KeyError, OSError):
+            return ""
 
     @property
     def measured(self):
@@ -108,7 +135,7 @@ class Server:
         while time.monotonic() < deadline:
             for role, p in self.procs:
                 if p.poll() is not None:
-                    raise RuntimeError(f"{self.name}: {role} exited with {p.returncode}; see {self.tmp}")
+                    raise RuntimeError(f"{self.name}: {role} exited with {p.returncode}; the end of its log:\n{self.log_tail(role)}")
             try:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 c.request("GET", path)

@@ -133,10 +133,14 @@ public static class SiloHost
             throw new NodeRetiredException(retired!, options);
         }
         var address = IPAddress.Parse(options.Node.Address);
-        var siloPort = options.Orleans.SiloPort == 0 ? FreePort(address) : options.Orleans.SiloPort;
-        var gatewayPort = options.Orleans.GatewayPort == 0 ? FreePort(address) : options.Orleans.GatewayPort;
-        var bytesPort = options.IsAllInOne ? 0 : options.Bytes.Port == 0 ? FreePort(address) : options.Bytes.Port;
-        var bulkPort = options.IsAllInOne || options.Bytes.BulkPort < 0 ? 0 : options.Bytes.BulkPort == 0 ? FreePort(address) : options.Bytes.BulkPort;
+        var httpUrls = (builder.Configuration["urls"] ?? builder.Configuration["ASPNETCORE_URLS"] ?? "http://127.0.0.1:5100")
+            .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var ports = new AutomaticPorts(address,
+            [.. httpUrls.Select(u => Uri.TryCreate(WithoutWildcards(u), UriKind.Absolute, out var uri) ? uri.Port : 0), options.Orleans.SiloPort, options.Orleans.GatewayPort, options.Bytes.Port, options.Bytes.BulkPort]);
+        var siloPort = options.Orleans.SiloPort == 0 ? ports.Next() : options.Orleans.SiloPort;
+        var gatewayPort = options.Orleans.GatewayPort == 0 ? ports.Next() : options.Orleans.GatewayPort;
+        var bytesPort = options.IsAllInOne ? 0 : options.Bytes.Port == 0 ? ports.Next() : options.Bytes.Port;
+        var bulkPort = options.IsAllInOne || options.Bytes.BulkPort < 0 ? 0 : options.Bytes.BulkPort == 0 ? ports.Next() : options.Bytes.BulkPort;
 
         // Take the node id and a place in the view before anything serves: a second process on the same data
         // folder stops here, and grains are placed by a view that already holds this node.
@@ -254,11 +258,9 @@ public static class SiloHost
         }
         else
         {
-            var urls = (builder.Configuration["urls"] ?? builder.Configuration["ASPNETCORE_URLS"] ?? "http://127.0.0.1:5100")
-                .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             builder.WebHost.ConfigureKestrel(k =>
             {
-                foreach (var url in urls)
+                foreach (var url in httpUrls)
                 {
                     var uri = ListenUri(url);
                     // A host name other than localhost listens on every interface, as Kestrel itself does.
@@ -288,7 +290,7 @@ public static class SiloHost
         if (options.Membership.IsConsul && !options.IsAllInOne)
         {
             // Operators and load balancers find silos in Consul's catalog, checked on /healthz.
-            var httpPort = ListenUri((builder.Configuration["urls"] ?? builder.Configuration["ASPNETCORE_URLS"] ?? "http://127.0.0.1:5100").Split(';')[0]).Port;
+            var httpPort = ListenUri(httpUrls[0]).Port;
             services.AddConsulServiceRegistration(r =>
             {
                 r.Address = new Uri(options.Membership.Address!);
@@ -381,16 +383,11 @@ public static class SiloHost
     };
 
     /// <summary>A Kestrel URL with its wildcards (<c>*</c>, <c>+</c>) as 0.0.0.0, so that <see cref="Uri"/> parses it.</summary>
-    private static Uri ListenUri(string url) =>
-        new(url.Trim().Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal));
+    private static Uri ListenUri(string url) => new(WithoutWildcards(url));
+
+    private static string WithoutWildcards(string url) =>
+        url.Trim().Replace("*", "0.0.0.0", StringComparison.Ordinal).Replace("+", "0.0.0.0", StringComparison.Ordinal);
 
     private static string FormatHost(IPAddress address) =>
         address.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
-
-    private static int FreePort(IPAddress address)
-    {
-        using var l = new TcpListener(address, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 }
