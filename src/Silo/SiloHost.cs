@@ -58,7 +58,13 @@ public static class SiloHost
         var terminated = false;
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => terminated = true);
         using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => terminated = true);
-        await app.RunAsync();
+        var records = app.Services.GetRequiredService<RecordStore>();
+        using (var watchdog = new StopWatchdog(TimeSpan.FromSeconds(options.Node.StopTimeoutSeconds), records.Dispose,
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Wharf.Silo.Stop"), [.. app.Services.GetServices<ILoggerProvider>()]))
+        {
+            using var arm = app.Lifetime.ApplicationStopping.Register(watchdog.Arm);
+            await app.RunAsync();
+        }
         if (retirement.Marker is { } marker && !options.Node.ExitWhenRemoved && !Volatile.Read(ref terminated))
         {
             return await RetiredHost.RunAsync(args, options, marker);

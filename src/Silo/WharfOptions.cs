@@ -156,6 +156,12 @@ public sealed class NodeOptions
 
     /// <summary>Bring a retired node back: it joins the placement view again as a new node (Joining) and the marker goes.</summary>
     public bool Rejoin { get; set; }
+
+    /// <summary>
+    /// The longest a stop (SIGTERM, SIGINT) may take before the node closes its store and exits anyway (<see cref="StopWatchdog"/>):
+    /// below the orchestrator's grace period (compose 30 s, Kubernetes 60 s), which ends in SIGKILL. 0 waits for ever.
+    /// </summary>
+    public int StopTimeoutSeconds { get; set; } = 25;
 }
 
 public sealed class BytesOptions

@@ -71,6 +71,15 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP: Redis freezes with its port open, so clients connect and then wait (a hung or partitioned store).</summary>
+    public void Pause() => _ = SendSignal(_process.Id, 19);
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => _ = SendSignal(_process.Id, 18);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
     public ValueTask DisposeAsync()
     {
         try
