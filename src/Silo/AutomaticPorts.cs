@@ -8,8 +8,9 @@ namespace Wharf.Silo;
 /// bulk path). They are chosen below the kernel's ephemeral range (32768–60999 by default on Linux): a port handed out
 /// by binding to port 0 comes from that range, and between that probe and the real bind (Orleans or Kestrel, moments
 /// later) any outgoing connection on the machine may take it ("address already in use"). Below the range only a
-/// listener can, and the probe sees listeners. Never the same port twice, nor a port the node listens on by
-/// configuration (its HTTP URLs are bound after these are picked).
+/// listener can, and the probe sees listeners. Never the same port twice in one process (hosts started side by side in
+/// one process, as the tests do, cannot pick the same one), nor a port the node listens on by configuration (its HTTP
+/// URLs are bound after these are picked).
 /// </summary>
 public sealed class AutomaticPorts
 {
@@ -20,7 +21,10 @@ public sealed class AutomaticPorts
     private readonly IPAddress _address;
     private readonly int _low;
     private readonly int _high;
-    private readonly HashSet<int> _taken;
+    private readonly HashSet<int> _reserved;
+
+    /// <summary>Every port handed out in this process.</summary>
+    private static readonly HashSet<int> HandedOut = [];
 
     public AutomaticPorts(IPAddress address, IEnumerable<int> reserved)
         : this(address, reserved, DefaultLow, Math.Min(DefaultHigh, EphemeralLow()))
@@ -34,10 +38,10 @@ public sealed class AutomaticPorts
         _address = address;
         _low = low;
         _high = high;
-        _taken = [.. reserved];
+        _reserved = [.. reserved];
     }
 
-    /// <summary>A port nobody listens on now, not handed out before by this instance.</summary>
+    /// <summary>A port nobody listens on now, not reserved, and not handed out before in this process.</summary>
     public int Next()
     {
         if (_high > _low)
@@ -48,9 +52,8 @@ public sealed class AutomaticPorts
             for (var i = 0; i < span; i++)
             {
                 var port = _low + (start + i) % span;
-                if (!_taken.Contains(port) && CanListen(port))
+                if (!_reserved.Contains(port) && CanListen(port) && TryHandOut(port))
                 {
-                    _taken.Add(port);
                     return port;
                 }
             }
@@ -61,12 +64,20 @@ public sealed class AutomaticPorts
             using var l = new TcpListener(_address, 0);
             l.Start();
             var port = ((IPEndPoint)l.LocalEndpoint).Port;
-            if (_taken.Add(port))
+            if (!_reserved.Contains(port) && TryHandOut(port))
             {
                 return port;
             }
         }
         throw new InvalidOperationException($"no free port on {_address}");
+    }
+
+    private static bool TryHandOut(int port)
+    {
+        lock (HandedOut)
+        {
+            return HandedOut.Add(port);
+        }
     }
 
     private bool CanListen(int port)
