@@ -121,8 +121,9 @@ public sealed class ClusterProcesses : IAsyncDisposable
     public async Task<SiloNode> StartSiloAsync(CancellationToken ct, string? assembly = null)
     {
         var (bytesPort, siloPort, gatewayPort) = (RegistryProcess.FreePort(), RegistryProcess.FreePort(), RegistryProcess.FreePort());
-        // Every port chosen here, the bulk port too: a silo left to pick one itself takes it from the kernel's ephemeral
-        // range, where another socket once took it before the silo bound it.
+        // Every port chosen here, the bulk port too: the harness picks from its own range (20000-32000) and knows each
+        // port it handed out (a silo left to pick one once took it from the kernel's ephemeral range, where another
+        // socket took it first; silos now pick from 10000-19999, AutomaticPorts, but the harness keeps them fixed).
         var bulkPort = RegistryProcess.FreePort();
         var process = await RegistryProcess.StartNodeAsync(
             assembly ?? RegistryProcess.SiloAssemblyPath,
