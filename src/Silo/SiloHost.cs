@@ -216,7 +216,7 @@ public static class SiloHost
         services.AddSingleton(new LogReplica(records, ReplicatedLogs.StaleViewCheck(topology, nodeId.Id)));
         services.AddSingleton<LogMetrics>();
         services.AddSingleton(sp => new ReplicatedLogs(topology, sp.GetRequiredService<LogReplica>(), nodeId.Id, options.Replication.Timings(), sp.GetRequiredService<LogMetrics>()));
-        services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath, options.Node.CapacityBytes));
+        services.AddSingleton(sp => new BlobStore(sp.GetRequiredService<RecordStore>(), dataPath, options.Node.CapacityBytes, options.Node.DirectWrites));
         services.AddSingleton<IByteService>(sp => sp.GetRequiredService<BlobStore>());
         services.AddHostedService<Maintenance.UploadJanitor>();
         services.AddSingleton<Maintenance.AuditJanitor>();
@@ -319,6 +319,10 @@ public static class SiloHost
         app.Logger.LogInformation(
             "wharf {Role}: node {NodeId}, data in {DataPath}, silo port {SiloPort}{Bytes}",
             options.IsAllInOne ? "all-in-one" : "silo", nodeId.Id, dataPath, siloPort, options.IsAllInOne ? "" : $", byte service {self.ByteEndpoint}");
+        var blobs = app.Services.GetRequiredService<BlobStore>();
+        app.Logger.LogInformation(
+            "blob files are written {How}",
+            blobs.DirectWrites ? "with direct I/O" : options.Node.DirectWrites ? "through the page cache: the filesystem refused direct I/O" : "through the page cache (Wharf:Node:DirectWrites=false)");
         app.Lifetime.ApplicationStopped.Register(records.Dispose);
         app.Services.GetRequiredService<StoreMetrics>();
         app.UseWharfTelemetry();

@@ -59,10 +59,10 @@ public sealed partial class BlobStore
         try
         {
             long size;
-            await using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            await using (var file = BlobFileWriter.Create(tmp, DirectWrites))
             {
-                size = await CopyHashingAsync(content, fs, hash, cancellationToken);
-                fs.Flush(flushToDisk: true);
+                size = await file.CopyFromAsync(content, hash, cancellationToken);
+                await file.CompleteAsync();
             }
             if (size != entry.Size || hash.FinishDigest() != digest)
             {

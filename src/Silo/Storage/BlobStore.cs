@@ -16,16 +16,6 @@ public sealed partial class BlobStore : IByteService
     /// <summary>See docs/architecture.md, "Small blobs": the measured cut between RocksDB values and files.</summary>
     public const int InlineThreshold = 32 * 1024;
 
-    /// <summary>
-    /// At most this many bytes per file write (a write takes what one read of the body returned: with Kestrel's 64 KiB
-    /// blocks, up to 64 KiB when the writer keeps up). Larger writes cost more here, not less: 1 GiB chunked pushes
-    /// into the all-in-one took 2.13 s of CPU per GB with these, 2.86 when each write waited for a whole 256 KiB and 3.83
-    /// for 1 MiB (A/B, 3 rounds). Likely because large writes make the page cache take large folios, high-order memory
-    /// that a VM with free-page reporting (this test machine, microVMs generally) has handed back to its host
-    /// (docs/performance.md, "File writes").
-    /// </summary>
-    private const int BufferSize = 256 * 1024;
-
     private readonly RecordStore _records;
     private readonly string _blobRoot;
     private readonly string _uploadRoot;
@@ -38,7 +28,11 @@ public sealed partial class BlobStore : IByteService
     /// would pass it is refused as UNAVAILABLE before anything is visible, as a full disk is: the gateway then writes a
     /// hinted copy elsewhere or answers 503, and repair does not copy onto this node.
     /// </param>
-    public BlobStore(RecordStore records, string dataPath, long capacityBytes = 0)
+    /// <param name="directWrites">
+    /// Write blob and upload files with direct I/O where the filesystem takes it (<c>Wharf:Node:DirectWrites</c>,
+    /// default true; see <see cref="BlobFileWriter"/>); <see cref="DirectWrites"/> says whether it does.
+    /// </param>
+    public BlobStore(RecordStore records, string dataPath, long capacityBytes = 0, bool directWrites = true)
     {
         _capacity = capacityBytes;
         _records = records;
@@ -49,6 +43,7 @@ public sealed partial class BlobStore : IByteService
         Directory.CreateDirectory(_blobRoot);
         Directory.CreateDirectory(_uploadRoot);
         Directory.CreateDirectory(_tmpRoot);
+        DirectWrites = directWrites && BlobFileWriter.SupportsDirect(_tmpRoot);
         // A crash mid-write leaves only temporaries, never a visible half blob.
         foreach (var f in Directory.EnumerateFiles(_tmpRoot))
         {
@@ -73,6 +68,9 @@ public sealed partial class BlobStore : IByteService
 
     private readonly long _capacity;
     private long _held;
+
+    /// <summary>Whether blob and upload files are written with direct I/O (asked for, and the filesystem takes it).</summary>
+    public bool DirectWrites { get; }
 
     /// <summary>Blob bytes indexed here (counted only when a capacity is set; else 0).</summary>
     public long HeldBytes => Interlocked.Read(ref _held);
@@ -165,10 +163,10 @@ public sealed partial class BlobStore : IByteService
             var inline = headLength <= InlineThreshold;
             if (!inline)
             {
-                await using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
-                await fs.WriteAsync(head.AsMemory(0, headLength), cancellationToken);
-                size += await CopyHashingAsync(content, fs, hash, cancellationToken);
-                fs.Flush(flushToDisk: true);
+                await using var file = BlobFileWriter.Create(tmp, DirectWrites);
+                await file.WriteAsync(head.AsMemory(0, headLength));
+                size += await file.CopyFromAsync(content, hash, cancellationToken);
+                await file.CompleteAsync();
             }
             if (expectedLength is { } expected && expected != size)
             {
@@ -207,29 +205,15 @@ public sealed partial class BlobStore : IByteService
         await gate.WaitAsync(cancellationToken);
         try
         {
-            await using var fs = new FileStream(UploadPath(uploadId), FileMode.OpenOrCreate, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
-            if (fs.Length < offset)
+            await using var file = BlobFileWriter.OpenOrCreate(UploadPath(uploadId), DirectWrites);
+            if (file.Length < offset)
             {
                 throw new RegistryException(ErrorCode.BlobUploadInvalid, "upload bytes before the acknowledged offset are missing on this node");
             }
             // Anything beyond the acknowledged offset was never acknowledged: cut it off (DESIGN principle 8).
-            fs.SetLength(offset);
-            fs.Position = offset;
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
-            try
-            {
-                int n;
-                while ((n = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken)) > 0)
-                {
-                    await fs.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
-                }
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-            }
-            fs.Flush(flushToDisk: true);
-            return fs.Length;
+            file.StartAt(offset);
+            await file.CopyFromAsync(content, null, cancellationToken);
+            return await file.CompleteAsync();
         }
         catch (IOException e) when (IsDiskFull(e))
         {
@@ -337,27 +321,6 @@ public sealed partial class BlobStore : IByteService
             .Put(Keys.BlobInline(digest), bytes)
             .Put(Keys.BlobIndex(digest), JsonSerializer.SerializeToUtf8Bytes(new BlobIndexEntry(1, bytes.Length, true))));
             Held(bytes.Length);
-        }
-    }
-
-    private static async Task<long> CopyHashingAsync(Stream source, Stream target, ResumableHash hash, CancellationToken ct)
-    {
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
-        try
-        {
-            long total = 0;
-            int n;
-            while ((n = await source.ReadAsync(buffer.AsMemory(0, BufferSize), ct)) > 0)
-            {
-                hash.Append(buffer.AsSpan(0, n));
-                await target.WriteAsync(buffer.AsMemory(0, n), ct);
-                total += n;
-            }
-            return total;
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

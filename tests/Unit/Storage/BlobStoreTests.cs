@@ -22,6 +22,17 @@ public sealed class InProcessByteServiceTests : ByteServiceContract
     protected override IByteService Connect(BlobStore store) => store;
 }
 
+/// <summary>
+/// The store called in-process, writing through the page cache: <c>Wharf:Node:DirectWrites=false</c>, and what every
+/// store does on a filesystem that refuses direct I/O.
+/// </summary>
+public sealed class PageCacheWritesByteServiceTests : ByteServiceContract
+{
+    protected override bool DirectWrites => false;
+
+    protected override IByteService Connect(BlobStore store) => store;
+}
+
 /// <summary>The same store behind its gRPC byte service on a real Kestrel (HTTP/2, 127.0.0.1), as a gateway reaches a silo.</summary>
 public sealed class GrpcByteServiceTests : ByteServiceContract
 {
@@ -69,13 +80,18 @@ public abstract class ByteServiceContract : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("wharf-store-").FullName;
     private RecordStore _records;
+    private BlobStore _store;
     private IByteService _blobs;
 
     protected ByteServiceContract()
     {
         _records = RecordStore.Open(Path.Combine(_dir, "db"));
-        _blobs = Connect(new BlobStore(_records, _dir));
+        _store = new BlobStore(_records, _dir, directWrites: DirectWrites);
+        _blobs = Connect(_store);
     }
+
+    /// <summary>What the store is asked for (<c>Wharf:Node:DirectWrites</c>).</summary>
+    protected virtual bool DirectWrites => true;
 
     protected abstract IByteService Connect(BlobStore store);
 
@@ -83,7 +99,8 @@ public abstract class ByteServiceContract : IDisposable
     {
         _records.Dispose();
         _records = RecordStore.Open(Path.Combine(_dir, "db"));
-        _blobs = Connect(new BlobStore(_records, _dir));
+        _store = new BlobStore(_records, _dir, directWrites: DirectWrites);
+        _blobs = Connect(_store);
     }
 
     public virtual void Dispose()
@@ -167,6 +184,71 @@ public abstract class ByteServiceContract : IDisposable
         var fd = handle.DangerousGetHandle().ToInt32();
         Assert.Equal(file, new FileInfo($"/proc/self/fd/{fd}").LinkTarget);
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(await ReadAll(d, 0, data.Length)));
+    }
+
+    [Fact]
+    public async Task An_upload_in_chunks_of_odd_sizes_read_in_trickles_commits_byte_for_byte()
+    {
+        // Chunk ends on and off the 4 KiB alignment and the 1 MiB write size of direct writes, each chunk arriving in
+        // reads of 1 byte to 70 KB, one of them written past the acknowledged offset and then resumed from it.
+        int[] sizes = [1, 4095, 4097, 1_048_575, 1_048_577, 3_000_001, 4096, 7];
+        var data = Random(sizes.Sum(), 12);
+        var d = Digest.Compute("sha256", data);
+        long offset = 0;
+        var rng = new Random(13);
+        foreach (var size in sizes)
+        {
+            if (size == 3_000_001)
+            {
+                await _blobs.AppendUploadAsync("u5", offset, new Trickle(Random(2_500_003, 14), rng), default);
+            }
+            var acknowledged = await _blobs.AppendUploadAsync("u5", offset, new Trickle(data.AsSpan((int)offset, size).ToArray(), rng), default);
+            offset += size;
+            Assert.Equal(offset, acknowledged);
+        }
+        await _blobs.CommitUploadAsync("u5", d, data.Length, default);
+        Reopen();
+        Assert.Equal(data.Length, await _blobs.StatAsync(d, default));
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(await ReadAll(d, 0, data.Length)));
+        Assert.Equal(data.AsSpan(4095, 5000).ToArray(), await ReadAll(d, 4095, 5000));
+    }
+
+    [Fact]
+    public async Task A_blob_arriving_in_trickles_is_stored_byte_for_byte()
+    {
+        var data = Random(2 * 1_048_576 + 12_345, 15);
+        var d = Digest.Compute("sha256", data);
+        Assert.Equal(data.Length, await _blobs.WriteBlobAsync(d, new Trickle(data, new Random(16)), data.Length, default));
+        Assert.Equal(data, await ReadAll(d, 0, data.Length));
+    }
+
+    [Fact]
+    public void Direct_writes_are_used_where_asked_for_and_the_filesystem_takes_them()
+    {
+        // Debian's ext4, XFS and btrfs all take O_DIRECT; elsewhere (tmpfs, overlay) the store may fall back.
+        var format = new DriveInfo(_dir).DriveFormat;
+        if (!DirectWrites)
+        {
+            Assert.False(_store.DirectWrites);
+        }
+        else if (OperatingSystem.IsLinux() && format is "ext4" or "ext3" or "ext2" or "xfs" or "btrfs")
+        {
+            Assert.True(_store.DirectWrites, $"a store on {format} should write with direct I/O");
+        }
+    }
+
+    /// <summary>A stream that hands out its bytes in reads of random size, as a network body does.</summary>
+    private sealed class Trickle(byte[] bytes, Random rng) : MemoryStream(bytes, writable: false)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, rng.Next(1, 70_000)));
+
+        public override int Read(Span<byte> buffer) => base.Read(buffer[..Math.Min(buffer.Length, rng.Next(1, 70_000))]);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Task.FromResult(Read(buffer, offset, count));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Read(buffer.Span));
     }
 
     [Fact]
