@@ -9,7 +9,7 @@ namespace Wharf.Silo.Storage;
 /// Writes a blob or upload file front to back from a stream, with direct I/O (<c>O_DIRECT</c>) where the filesystem
 /// takes it: the bytes go from this process's buffer to the disk without being copied into the page cache first. That
 /// copy was most of a silo's CPU per GB pushed (docs/performance.md, "Direct writes"); written blobs are read back
-/// through the page cache as before. Writes are 1 MiB aligned chunks, one in flight while the next fills; the last,
+/// through the page cache as before. Writes are 256 KiB aligned chunks, one in flight while the next fills; the last,
 /// partial chunk is written padded to the alignment and the file cut back to its length. Where direct I/O is refused
 /// (tmpfs before Linux 6.6, some network and overlay filesystems, anything not Linux, or
 /// <c>Wharf:Node:DirectWrites=false</c>) the same class writes through the page cache.
@@ -20,17 +20,20 @@ internal sealed partial class BlobFileWriter : IAsyncDisposable
     /// <summary>Offset, length and address alignment direct writes keep to: a page, which covers 512 and 4 KiB sectors.</summary>
     public const int Alignment = 4096;
 
-    /// <summary>One write. 256 KiB and larger cost the same per GB direct (~0.04 s of system CPU); 64 KiB cost 4x.</summary>
-    public const int ChunkSize = 1 << 20;
+    /// <summary>
+    /// One write, and the memory a write holds (two chunks once it passes one; one for a smaller blob): 256 KiB and 1 MiB
+    /// direct writes cost the same per GB (~0.04 s of system CPU), 64 KiB 4x as much.
+    /// </summary>
+    public const int ChunkSize = 256 * 1024;
 
-    private const int MaxPooled = 32;
+    private const int MaxPooled = 64;
     private static readonly ConcurrentQueue<Chunk> Pool = new();
     private static int _pooled;
 
     private readonly SafeFileHandle _file;
     private readonly bool _direct;
     private Chunk _current;
-    private Chunk _spare;
+    private Chunk? _spare;
     private int _fill;
     private long _position;
     private Task _pending = Task.CompletedTask;
@@ -40,7 +43,6 @@ internal sealed partial class BlobFileWriter : IAsyncDisposable
         _file = file;
         _direct = direct;
         _current = Rent();
-        _spare = Rent();
     }
 
     /// <summary>Whether writes bypass the page cache (false where the filesystem refused direct I/O).</summary>
@@ -170,7 +172,7 @@ internal sealed partial class BlobFileWriter : IAsyncDisposable
         var full = _current;
         var at = _position;
         _pending = RandomAccess.WriteAsync(_file, full.Memory, at).AsTask();
-        (_current, _spare) = (_spare, full);
+        (_current, _spare) = (_spare ?? Rent(), full);
         _position += ChunkSize;
         _fill = 0;
     }
@@ -187,7 +189,10 @@ internal sealed partial class BlobFileWriter : IAsyncDisposable
         }
         _file.Dispose();
         Return(_current);
-        Return(_spare);
+        if (_spare is not null)
+        {
+            Return(_spare);
+        }
     }
 
     /// <summary>

@@ -189,9 +189,9 @@ public abstract class ByteServiceContract : IDisposable
     [Fact]
     public async Task An_upload_in_chunks_of_odd_sizes_read_in_trickles_commits_byte_for_byte()
     {
-        // Chunk ends on and off the 4 KiB alignment and the 1 MiB write size of direct writes, each chunk arriving in
+        // Chunk ends on and off the 4 KiB alignment and the 256 KiB write size of direct writes, each chunk arriving in
         // reads of 1 byte to 70 KB, one of them written past the acknowledged offset and then resumed from it.
-        int[] sizes = [1, 4095, 4097, 1_048_575, 1_048_577, 3_000_001, 4096, 7];
+        int[] sizes = [1, 4095, 4097, 262_143, 262_145, 1_048_575, 1_048_577, 3_000_001, 4096, 7];
         var data = Random(sizes.Sum(), 12);
         var d = Digest.Compute("sha256", data);
         long offset = 0;
