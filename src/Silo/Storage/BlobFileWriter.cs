@@ -45,9 +45,6 @@ internal sealed partial class BlobFileWriter : IAsyncDisposable
         _current = Rent();
     }
 
-    /// <summary>Whether writes bypass the page cache (false where the filesystem refused direct I/O).</summary>
-    public bool Direct => _direct;
-
     /// <summary>The file's length when opened.</summary>
     public long Length { get; private set; }
 
