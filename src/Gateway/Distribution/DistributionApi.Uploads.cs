@@ -94,6 +94,7 @@ public sealed partial class DistributionApi
             {
                 UploadAccepted(context, name, id, offset, StatusCodes.Status202Accepted);
             }
+            return false;
         });
     }
 
@@ -112,18 +113,18 @@ public sealed partial class DistributionApi
             if (lease.State.Algorithm != digest.Algorithm)
             {
                 await OciError.WriteAsync(context, ErrorCode.DigestInvalid, $"the upload was started for {lease.State.Algorithm}, not {digest.Algorithm}");
-                return;
+                return false;
             }
             var (ok, length, hashState, owners) = await AppendChunkAsync(context, name, id, session, lease);
             if (!ok)
             {
-                return;
+                return false;
             }
             using var hash = ResumableHash.Restore(hashState);
             if (hash.FinishDigest() != digest)
             {
                 await OciError.WriteAsync(context, ErrorCode.DigestInvalid, $"uploaded content does not match {digest}");
-                return;
+                return false;
             }
             // Every owner still in the upload commits (a rename each); the link names those that did (W at least).
             var holders = await writer.CommitUploadAsync(id, owners, digest, length, context.RequestAborted);
@@ -131,6 +132,7 @@ public sealed partial class DistributionApi
             await session.End();
             await writer.DeleteUploadAsync(id, owners);
             BlobCreated(context, name, digest);
+            return true;
         });
     }
 
@@ -148,8 +150,12 @@ public sealed partial class DistributionApi
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 
-    /// <summary>Holds the session's chunk lease around <paramref name="body"/>, so two requests never interleave bytes.</summary>
-    private async Task WithChunkAsync(HttpContext context, string name, string id, Func<IUploadSessionGrain, ChunkLease, Task> body)
+    /// <summary>
+    /// Holds the session's chunk lease around <paramref name="body"/>, so two requests never interleave bytes. The body
+    /// returns true when it ended the session: the lease went with it, and a release would only wake the finished
+    /// session's grain again (a new activation recovering a log that was just forgotten).
+    /// </summary>
+    private async Task WithChunkAsync(HttpContext context, string name, string id, Func<IUploadSessionGrain, ChunkLease, Task<bool>> body)
     {
         if (!UploadIdPattern().IsMatch(id))
         {
@@ -169,13 +175,17 @@ public sealed partial class DistributionApi
             await OciError.WriteAsync(context, ErrorCode.RangeInvalid, "another request is writing to this upload", StatusCodes.Status416RangeNotSatisfiable);
             return;
         }
+        var ended = false;
         try
         {
-            await body(session, lease);
+            ended = await body(session, lease);
         }
         finally
         {
-            await session.ReleaseChunk(lease.Token);
+            if (!ended)
+            {
+                await session.ReleaseChunk(lease.Token);
+            }
         }
     }
 

@@ -37,7 +37,14 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
         {
             try
             {
-                if (await BeforeQuiesceAsync(cancellationToken))
+                if (Finished)
+                {
+                    // Nothing lives in this log any more: drop it rather than leave a step-down marker behind. An
+                    // activation that only recovered (a late call to a finished upload, a status request for an id
+                    // nobody started) otherwise leaves its promise and a marker on every owner for good.
+                    await leader.ForgetAsync(cancellationToken);
+                }
+                else if (await BeforeQuiesceAsync(cancellationToken))
                 {
                     await leader.QuiesceAsync(cancellationToken);
                 }
@@ -48,6 +55,13 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
         }
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
+
+    /// <summary>
+    /// Whether this log is over for good and its name is never used again (an upload whose record is gone): a clean
+    /// deactivation then forgets the log on its owners instead of stepping down with a marker. Never true for a log
+    /// whose name comes back (a repository): a forgotten log's marker keeps anti-entropy from copying it back.
+    /// </summary>
+    protected virtual bool Finished => false;
 
     /// <summary>
     /// What must be done before the leader steps down (a repository: every tag lease it granted is over); false to

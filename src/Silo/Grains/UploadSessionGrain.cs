@@ -116,6 +116,12 @@ public sealed class UploadSessionGrain(RecordStore records, ReplicatedLogs logs)
         await ForgetAsync();
     }
 
+    /// <summary>
+    /// No record: the upload ended, or this id was never started (ids are random and never reused), so the log goes
+    /// when this activation does.
+    /// </summary>
+    protected override bool Finished => Load() is null;
+
     private UploadRecord? Load() => RecordJson.Decode<UploadRecord>(records.Get(Key));
 
     private static UploadState ToState(UploadRecord r) =>

@@ -281,7 +281,10 @@ public sealed class LogLeader
         _lastBallot = local.CommittedBallot ?? new Ballot();
         _commitIndex = maxCommitted;
         var last = maxCommitted + tail.Count;
-        if (!await ReplicateAsync(_last, _lastBallot, tail, maxCommitted, ct) || _failure is not null)
+        // A log nobody ever wrote (a new upload, repository or shard): W promises already fence every older ballot
+        // and there is nothing to re-propose or to catch anyone up to, so the round and the commit notice are skipped.
+        var empty = last == 0;
+        if (!empty && (!await ReplicateAsync(_last, _lastBallot, tail, maxCommitted, ct) || _failure is not null))
         {
             throw new LogUnavailableException(_failure ?? $"log {_log}: the recovered tail did not reach {_writeQuorum} owners");
         }
@@ -292,7 +295,10 @@ public sealed class LogLeader
         }
         _commitIndex = last;
         ApplyLocally();
-        NotifyCommit();
+        if (!empty)
+        {
+            NotifyCommit();
+        }
         if (tail.Count == 0 && last > 0)
         {
             // Quiesced only if the marker is the last entry AND no leader promised after the one that wrote it (one
