@@ -170,21 +170,24 @@ public abstract class LogGrain(ReplicatedLogs logs) : Grain
         DeactivateOnIdle();
     }
 
-    protected async Task AppendAsync(RecordBatch batch)
+    protected Task AppendAsync(RecordBatch batch) => AppendAsync(batch, notifyCommit: true);
+
+    /// <param name="notifyCommit">False only right before <see cref="ForgetAsync"/>, which carries the commit itself.</param>
+    protected async Task AppendAsync(RecordBatch batch, bool notifyCommit)
     {
         try
         {
             await CurrentLeaderAsync();
             try
             {
-                await Leader.AppendAsync(batch);
+                await Leader.AppendAsync(batch, notifyCommit);
             }
             catch (LogUnavailableException) when (Leader.StaleView)
             {
                 // The batch may or may not have been committed by the old leader; the new one's recovery decided it.
                 // Every batch states whole values (puts and deletes of keys), so applying it again leaves the same records.
                 await SucceedAsync();
-                await Leader.AppendAsync(batch);
+                await Leader.AppendAsync(batch, notifyCommit);
             }
         }
         catch (LogUnavailableException)

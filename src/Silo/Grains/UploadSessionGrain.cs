@@ -109,7 +109,8 @@ public sealed class UploadSessionGrain(RecordStore records, ReplicatedLogs logs)
     {
         if (Load() is not null)
         {
-            await AppendAsync(new RecordBatch().Delete(Key));
+            // No commit notice of its own: the Forget below carries it to every owner.
+            await AppendAsync(new RecordBatch().Delete(Key), notifyCommit: false);
         }
         _leaseToken = Guid.Empty;
         // The upload id is never used again: its log, and the tombstone the delete left, go too.

@@ -332,7 +332,13 @@ public sealed class LogLeader
     }
 
     /// <summary>Appends one batch; returns once W owners accepted it and this node applied it.</summary>
-    public async Task AppendAsync(RecordBatch batch, CancellationToken cancellationToken = default)
+    public Task AppendAsync(RecordBatch batch, CancellationToken cancellationToken = default) => AppendAsync(batch, true, cancellationToken);
+
+    /// <param name="notifyCommit">
+    /// False when <see cref="ForgetAsync"/> follows at once: its request carries the commit, so a notice of its own would
+    /// be a second round to every owner for nothing.
+    /// </param>
+    public async Task AppendAsync(RecordBatch batch, bool notifyCommit, CancellationToken cancellationToken = default)
     {
         if (batch.Count == 0)
         {
@@ -367,7 +373,10 @@ public sealed class LogLeader
             _commitIndex = entry.Seq;
             _leaseStart = sent;
             ApplyLocally();
-            NotifyCommit();
+            if (notifyCommit)
+            {
+                NotifyCommit();
+            }
         }
         finally
         {
@@ -385,7 +394,7 @@ public sealed class LogLeader
         try
         {
             _failure ??= $"log {_log}: forgotten";
-            var request = new ForgetRequest { Log = _log, Ballot = _ballot };
+            var request = new ForgetRequest { Log = _log, Ballot = _ballot, Commit = CommitNotice() };
             await Task.WhenAll(_peers.Select(async p =>
             {
                 try
@@ -459,7 +468,7 @@ public sealed class LogLeader
     /// <summary>Tells the other owners how far the log is committed, so their records follow; nobody waits for it.</summary>
     private void NotifyCommit()
     {
-        var request = new AcceptRequest { Log = _log, Ballot = _ballot, ViewEpoch = _viewEpoch, PrevSeq = _last, PrevBallot = _lastBallot, CommitUpTo = _commitIndex, NoSync = true };
+        var request = CommitNotice();
         foreach (var peer in _peers)
         {
             if (peer != _local)
@@ -469,6 +478,10 @@ public sealed class LogLeader
             }
         }
     }
+
+    /// <summary>An Accept with no entries that moves an owner's commit point to this leader's (applied without a sync).</summary>
+    private AcceptRequest CommitNotice() =>
+        new() { Log = _log, Ballot = _ballot, ViewEpoch = _viewEpoch, PrevSeq = _last, PrevBallot = _lastBallot, CommitUpTo = _commitIndex, NoSync = true };
 
     /// <summary>Sends entries after (prevSeq, prevBallot) to every owner; true once W accepted. A refusal deposes this leader.</summary>
     private async Task<bool> ReplicateAsync(long prevSeq, Ballot prevBallot, IReadOnlyList<Entry> entries, long commitUpTo, CancellationToken ct)

@@ -163,6 +163,12 @@ public sealed class LogReplica(RecordStore store, Func<string, long, bool>? stal
     /// </summary>
     public AcceptReply Forget(ForgetRequest request)
     {
+        if (request.Commit is { } commit && commit.Log == request.Log)
+        {
+            // Committed changes are applied first (verified against this replica's entries as any notice is):
+            // forgetting drops the entries, so a change not yet applied here would never be.
+            Accept(commit);
+        }
         lock (LockOf(request.Log))
         {
             var state = LoadState(request.Log);

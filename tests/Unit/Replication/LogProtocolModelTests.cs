@@ -126,6 +126,28 @@ public sealed class LogProtocolModelTests : IDisposable
     }
 
     [Fact]
+    public void A_forget_applies_the_last_committed_change_on_owners_whose_commit_notice_was_lost()
+    {
+        // An upload ends: its record is deleted, then its log forgotten. The delete's own commit notice is lost (or
+        // arrives after the Forget): the Forget carries the commit, so no owner keeps the deleted record live.
+        var log = NextLog();
+        var net = new Network(6);
+        var a = Leader("n1", log, net);
+        a.RecoverAsync(default).GetAwaiter().GetResult();
+        a.AppendAsync(new RecordBatch().Put($"{log}\0keep", [1]).Put($"{log}\0gone", [2])).GetAwaiter().GetResult();
+        net.DropNotices = true;
+        a.AppendAsync(new RecordBatch().Delete($"{log}\0gone")).GetAwaiter().GetResult();
+        Assert.Contains(Nodes, node => _stores[node].Get($"{log}\0gone") is not null);
+        a.ForgetAsync().GetAwaiter().GetResult();
+        foreach (var node in Nodes)
+        {
+            Assert.Null(_stores[node].Get($"{log}\0gone"));
+            Assert.Equal([1], _stores[node].Get($"{log}\0keep"));
+            Assert.True(_replicas[node].ListLogs().Single(l => l.Log == log).Forgotten);
+        }
+    }
+
+    [Fact]
     public void A_leader_after_a_clean_step_down_waits_for_nothing_but_one_after_a_leader_that_led_without_writing_does()
     {
         var log = NextLog();
