@@ -37,6 +37,19 @@ public sealed class ScrubTests : IAsyncLifetime
         var sound = RandomNumberGenerator.GetBytes(100_000);
         await Push.MonolithicAsync(_http, repo, rotten, ct);
         await Push.MonolithicAsync(_http, repo, sound, ct);
+        // Passes run back to back. One that listed the blobs before the second push was indexed would read the first
+        // after it rots below and count it alone: let every pass that began before now end first, so that the pass
+        // that finds the rot saw both blobs.
+        var pushed = DateTimeOffset.UtcNow;
+        for (var i = 0; i < 100; i++)
+        {
+            var admin = JsonDocument.Parse(await _http.GetStringAsync("admin/scrub", ct)).RootElement;
+            if (admin.GetProperty("lastPass") is { ValueKind: JsonValueKind.Object } p && p.GetProperty("started").GetDateTimeOffset() > pushed)
+            {
+                break;
+            }
+            await Task.Delay(100, ct);
+        }
         var hex = Push.Sha256(rotten)["sha256:".Length..];
         var file = Path.Combine(_dataPath, "blobs", "sha256", hex[..2], hex);
         await using (var fs = new FileStream(file, FileMode.Open, FileAccess.ReadWrite))
